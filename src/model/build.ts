@@ -1,0 +1,34 @@
+import type { Digest } from './digest.js';
+
+/** What isolation was actually in force while the recipe ran; never more than was true. */
+export type Isolation = 'none' | 'unshare-net' | 'bubblewrap';
+
+/** The normalised environment a build ran with, recorded as evidence. */
+export interface BuildEnvironment {
+  readonly variables: Readonly<Record<string, string>>;
+  readonly umask: string;
+  readonly node: string;
+  readonly npm: string | null;
+  readonly platform: string;
+  readonly arch: string;
+  readonly isolation: Isolation;
+}
+
+export interface Artifact {
+  readonly name: string;
+  readonly digest: Digest;
+  readonly size: number;
+  readonly mediaType: 'application/gzip';
+}
+
+export interface BuildResult {
+  readonly artifact: Artifact;
+  readonly recipe: { readonly run: string; readonly output: string };
+  readonly environment: BuildEnvironment;
+  /** Files packed into the artifact. */
+  readonly entries: number;
+  /** Digest of `package-lock.json` in the snapshot, if there is one. */
+  readonly lockfileDigest: Digest | null;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}

@@ -1,0 +1,36 @@
+import type { Digest } from './digest.js';
+
+export type RuleOutcome = 'pass' | 'fail' | 'error' | 'notApplicable';
+
+export interface RuleResult {
+  readonly id: string;
+  readonly outcome: RuleOutcome;
+  readonly message: string;
+}
+
+/** The evidence a gate decides on, as facts already established by earlier stages. */
+export interface GateEvidence {
+  readonly artifact: { readonly digest: Digest; readonly rehashed: Digest | null };
+  readonly provenance: {
+    readonly present: boolean;
+    readonly signatureVerified: boolean;
+    readonly subjectDigests: readonly Digest[];
+    readonly keyid: string | null;
+    readonly failure: string | null;
+  };
+  readonly sbom: { readonly present: boolean; readonly digest: Digest | null; readonly components: number };
+}
+
+export interface GateDecision {
+  /** `dec_` + first 24 hex of the digest of the canonical decision body. */
+  readonly id: string;
+  readonly subject: Digest;
+  readonly point: 'deploy';
+  readonly environment: string;
+  readonly allow: boolean;
+  readonly rules: readonly RuleResult[];
+  /** Digest of the canonical (JCS) evidence the decision was computed from. */
+  readonly inputDigest: Digest;
+  readonly evaluator: string;
+  readonly decidedAt: string;
+}

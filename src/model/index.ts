@@ -1,0 +1,10 @@
+export type * from './attestation.js';
+export type * from './audit.js';
+export type * from './build.js';
+export type * from './config.js';
+export type * from './digest.js';
+export type * from './evidence.js';
+export type * from './gate.js';
+export type * from './release.js';
+export type * from './run.js';
+export type * from './source.js';
