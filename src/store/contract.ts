@@ -1,0 +1,469 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { sha256Digest, sha256Hex } from '../crypto/digest.js';
+import { canonicalize } from '../crypto/jcs.js';
+import type { AuditEvent } from '../model/audit.js';
+import type { Digest } from '../model/digest.js';
+import type { EvidenceRecord } from '../model/evidence.js';
+import type { GateDecision } from '../model/gate.js';
+import type { Deployment, Release } from '../model/release.js';
+import type { RunRecord } from '../model/run.js';
+import { type AuditHead, type Store, StoreError, type StoreErrorCode } from './port.js';
+
+/**
+ * The behaviour every `Store` adapter must show. `open` must return a store over empty storage
+ * (not yet migrated) on every call; the suite migrates it and closes it after each test.
+ */
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  /** A migrated, empty store that is closed when the test ends. */
+  async function fresh(t: TestContext): Promise<Store> {
+    const store = await open();
+    t.after(() => store.close());
+    await store.migrate();
+    return store;
+  }
+
+  describe(`Store contract: ${name}`, () => {
+    describe('migrate', () => {
+      it('is idempotent: a second run applies nothing and reports the same version', async (t) => {
+        const store = await open();
+        t.after(() => store.close());
+        const first = await store.migrate();
+        const second = await store.migrate();
+        assert.ok(Number.isSafeInteger(first) && first >= 1, `version ${first}`);
+        assert.equal(second, first);
+        assert.equal(await store.auditHead(), null);
+      });
+    });
+
+    describe('runs', () => {
+      it('returns null for an unknown run', async (t) => {
+        const store = await fresh(t);
+        assert.equal(await store.getRun('run_missing'), null);
+      });
+
+      it('stores a run and reads it back unchanged', async (t) => {
+        const store = await fresh(t);
+        const stored = run('run_1', '2025-01-01T00:00:00.000Z');
+        await store.putRun(stored);
+        assert.deepEqual(await store.getRun('run_1'), stored);
+      });
+
+      it('refuses a second run under the same id with STORE_CONFLICT and keeps the first', async (t) => {
+        const store = await fresh(t);
+        const first = run('run_1', '2025-01-01T00:00:00.000Z');
+        await store.putRun(first);
+        await rejectsWith(store.putRun({ ...first, project: 'other' }), 'STORE_CONFLICT');
+        assert.deepEqual(await store.getRun('run_1'), first);
+      });
+
+      it('updateRun replaces the stored run', async (t) => {
+        const store = await fresh(t);
+        await store.putRun(run('run_1', '2025-01-01T00:00:00.000Z'));
+        const finished: RunRecord = {
+          ...run('run_1', '2025-01-01T00:00:00.000Z'),
+          finishedAt: '2025-01-01T00:01:00.000Z',
+          outcome: 'ok',
+          stages: [{ stage: 'build', outcome: 'ok', ms: 1234, summary: 'built "app.tgz" ✓' }],
+          artifactDigest: digest('artifact'),
+        };
+        await store.updateRun(finished);
+        assert.deepEqual(await store.getRun('run_1'), finished);
+      });
+
+      it('updateRun of a missing run throws STORE_NOT_FOUND and creates nothing', async (t) => {
+        const store = await fresh(t);
+        await rejectsWith(store.updateRun(run('run_ghost', '2025-01-01T00:00:00.000Z')), 'STORE_NOT_FOUND');
+        assert.equal(await store.getRun('run_ghost'), null);
+        assert.deepEqual(await store.listRuns(10), []);
+      });
+
+      it('lists runs newest first (by startedAt), at most `limit`', async (t) => {
+        const store = await fresh(t);
+        await store.putRun(run('run_b', '2025-01-02T00:00:00.000Z'));
+        await store.putRun(run('run_c', '2025-01-03T00:00:00.000Z'));
+        await store.putRun(run('run_a', '2025-01-01T00:00:00.000Z'));
+        assert.deepEqual(ids(await store.listRuns(10)), ['run_c', 'run_b', 'run_a']);
+        assert.deepEqual(ids(await store.listRuns(2)), ['run_c', 'run_b']);
+        assert.deepEqual(await store.listRuns(0), []);
+      });
+
+      it('lists runs that started at the same instant latest-stored first', async (t) => {
+        const store = await fresh(t);
+        await store.putRun(run('run_1', '2025-01-01T00:00:00.000Z'));
+        await store.putRun(run('run_2', '2025-01-01T00:00:00.000Z'));
+        assert.deepEqual(ids(await store.listRuns(10)), ['run_2', 'run_1']);
+      });
+    });
+
+    describe('evidence', () => {
+      it('is idempotent on (digest, kind, subject)', async (t) => {
+        const store = await fresh(t);
+        const record = evidence('sbom-1', 'sbom', 'app');
+        await store.putEvidence(record);
+        await store.putEvidence(record);
+        await store.putEvidence({ ...record, createdAt: '2025-02-01T00:00:00.000Z' });
+        assert.deepEqual(await store.listEvidence({}), [record]);
+      });
+
+      it('keeps records that share a digest but differ in kind or subject', async (t) => {
+        const store = await fresh(t);
+        const base = evidence('blob', 'sbom', 'app');
+        const otherKind = { ...base, kind: 'build-log' } as const;
+        const otherSubject = { ...base, subject: digest('other-app') };
+        await store.putEvidence(base);
+        await store.putEvidence(otherKind);
+        await store.putEvidence(otherSubject);
+        assert.equal((await store.listEvidence({})).length, 3);
+      });
+
+      it('filters by subject, kind and runId, alone and combined', async (t) => {
+        const store = await fresh(t);
+        const appSbom = evidence('s1', 'sbom', 'app', 'run_1', '2025-01-01T00:00:01.000Z');
+        const appProv = evidence('p1', 'provenance', 'app', 'run_1', '2025-01-01T00:00:02.000Z');
+        const libSbom = evidence('s2', 'sbom', 'lib', 'run_2', '2025-01-01T00:00:03.000Z');
+        const libLog = evidence('l2', 'build-log', 'lib', null, '2025-01-01T00:00:04.000Z');
+        for (const record of [libLog, appProv, libSbom, appSbom]) await store.putEvidence(record);
+
+        assert.deepEqual(await store.listEvidence({}), [appSbom, appProv, libSbom, libLog]);
+        assert.deepEqual(await store.listEvidence({ subject: digest('app') }), [appSbom, appProv]);
+        assert.deepEqual(await store.listEvidence({ kind: 'sbom' }), [appSbom, libSbom]);
+        assert.deepEqual(await store.listEvidence({ runId: 'run_2' }), [libSbom]);
+        assert.deepEqual(await store.listEvidence({ subject: digest('lib'), kind: 'build-log' }), [libLog]);
+        assert.deepEqual(await store.listEvidence({ subject: digest('app'), kind: 'sbom', runId: 'run_1' }), [appSbom]);
+        assert.deepEqual(await store.listEvidence({ subject: digest('app'), runId: 'run_2' }), []);
+        assert.deepEqual(await store.listEvidence({ kind: 'release' }), []);
+      });
+    });
+
+    describe('gate decisions', () => {
+      it('returns null for an unknown decision', async (t) => {
+        const store = await fresh(t);
+        assert.equal(await store.getDecision('dec_missing'), null);
+      });
+
+      it('stores a decision and reads it back unchanged', async (t) => {
+        const store = await fresh(t);
+        await store.putDecision(decision('dec_1', true));
+        assert.deepEqual(await store.getDecision('dec_1'), decision('dec_1', true));
+      });
+
+      it('accepts the same decision again, whatever the key order', async (t) => {
+        const store = await fresh(t);
+        const original = decision('dec_1', true);
+        await store.putDecision(original);
+        await store.putDecision(reversedKeys(original));
+        assert.deepEqual(await store.getDecision('dec_1'), original);
+      });
+
+      it('refuses a different decision under the same id with STORE_CONFLICT and keeps the first', async (t) => {
+        const store = await fresh(t);
+        await store.putDecision(decision('dec_1', true));
+        await rejectsWith(store.putDecision(decision('dec_1', false)), 'STORE_CONFLICT');
+        assert.deepEqual(await store.getDecision('dec_1'), decision('dec_1', true));
+      });
+    });
+
+    describe('desired state', () => {
+      it('is empty before the first write', async (t) => {
+        const store = await fresh(t);
+        assert.equal(await store.getDesired('dev'), null);
+        assert.deepEqual(await store.listDesired(), []);
+      });
+
+      it('creates an environment at revision 1 when the expected revision is 0', async (t) => {
+        const store = await fresh(t);
+        const written = await store.setDesired('dev', release('dev', 'v1'), digest('rel-v1'), 0, '2025-01-01T00:00:00.000Z');
+        const expected = {
+          environment: 'dev',
+          release: release('dev', 'v1'),
+          releaseDigest: digest('rel-v1'),
+          revision: 1,
+          updatedAt: '2025-01-01T00:00:00.000Z',
+        };
+        assert.deepEqual(written, expected);
+        assert.deepEqual(await store.getDesired('dev'), expected);
+      });
+
+      it('increments the revision on each write that states the current one', async (t) => {
+        const store = await fresh(t);
+        await store.setDesired('dev', release('dev', 'v1'), digest('rel-v1'), 0, '2025-01-01T00:00:00.000Z');
+        const second = await store.setDesired('dev', release('dev', 'v2'), digest('rel-v2'), 1, '2025-01-02T00:00:00.000Z');
+        const third = await store.setDesired('dev', release('dev', 'v3'), digest('rel-v3'), 2, '2025-01-03T00:00:00.000Z');
+        assert.equal(second.revision, 2);
+        assert.equal(third.revision, 3);
+        assert.deepEqual(await store.getDesired('dev'), third);
+      });
+
+      it('refuses a stale revision with STORE_CONFLICT and leaves the state unchanged', async (t) => {
+        const store = await fresh(t);
+        await store.setDesired('dev', release('dev', 'v1'), digest('rel-v1'), 0, '2025-01-01T00:00:00.000Z');
+        const current = await store.setDesired('dev', release('dev', 'v2'), digest('rel-v2'), 1, '2025-01-02T00:00:00.000Z');
+        await rejectsWith(store.setDesired('dev', release('dev', 'v3'), digest('rel-v3'), 1, '2025-01-03T00:00:00.000Z'), 'STORE_CONFLICT');
+        await rejectsWith(store.setDesired('dev', release('dev', 'v3'), digest('rel-v3'), 0, '2025-01-03T00:00:00.000Z'), 'STORE_CONFLICT');
+        await rejectsWith(store.setDesired('dev', release('dev', 'v3'), digest('rel-v3'), 5, '2025-01-03T00:00:00.000Z'), 'STORE_CONFLICT');
+        assert.deepEqual(await store.getDesired('dev'), current);
+      });
+
+      it('refuses a non-zero revision for an environment that has none, creating nothing', async (t) => {
+        const store = await fresh(t);
+        await rejectsWith(store.setDesired('prod', release('prod', 'v1'), digest('rel-v1'), 1, '2025-01-01T00:00:00.000Z'), 'STORE_CONFLICT');
+        assert.equal(await store.getDesired('prod'), null);
+      });
+
+      it('lets exactly one of several concurrent writers at the same revision win', async (t) => {
+        const store = await fresh(t);
+        const writers = Array.from({ length: 8 }, (_, i) =>
+          store.setDesired('dev', release('dev', `v${i}`), digest(`rel-v${i}`), 0, '2025-01-01T00:00:00.000Z'),
+        );
+        const results = await Promise.allSettled(writers);
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r) => r.status === 'rejected');
+        assert.equal(won.length, 1);
+        for (const r of lost) assert.equal(errorCode(r.reason), 'STORE_CONFLICT');
+        assert.deepEqual(await store.getDesired('dev'), won[0]?.value);
+      });
+
+      it('keeps environments apart and lists them by name', async (t) => {
+        const store = await fresh(t);
+        const prod = await store.setDesired('prod', release('prod', 'v1'), digest('rel-prod'), 0, '2025-01-01T00:00:00.000Z');
+        const dev = await store.setDesired('dev', release('dev', 'v1'), digest('rel-dev'), 0, '2025-01-01T00:00:00.000Z');
+        const dev2 = await store.setDesired('dev', release('dev', 'v2'), digest('rel-dev2'), dev.revision, '2025-01-02T00:00:00.000Z');
+        assert.deepEqual(await store.listDesired(), [dev2, prod]);
+      });
+    });
+
+    describe('deployments', () => {
+      it('returns null for an environment never deployed', async (t) => {
+        const store = await fresh(t);
+        assert.equal(await store.getDeployment('dev'), null);
+      });
+
+      it('keeps one deployment per environment, the latest put', async (t) => {
+        const store = await fresh(t);
+        const first = deployment('dev', 'rel-1', 4242);
+        const second: Deployment = { ...deployment('dev', 'rel-2', null), status: 'failed' };
+        const prod = deployment('prod', 'rel-1', 5151);
+        await store.putDeployment(first);
+        await store.putDeployment(prod);
+        assert.deepEqual(await store.getDeployment('dev'), first);
+        await store.putDeployment(second);
+        assert.deepEqual(await store.getDeployment('dev'), second);
+        assert.deepEqual(await store.getDeployment('prod'), prod);
+      });
+    });
+
+    describe('audit log', () => {
+      it('is empty before the first append', async (t) => {
+        const store = await fresh(t);
+        assert.equal(await store.auditHead(), null);
+        assert.deepEqual(await store.listAudit(1, 10), []);
+      });
+
+      it('passes null to the first build and chains the first event onto 64 zeros', async (t) => {
+        const store = await fresh(t);
+        const seen: (AuditHead | null)[] = [];
+        const event = await store.appendAudit((head) => {
+          seen.push(head);
+          return auditEvent(head, 'run.start');
+        });
+        assert.deepEqual(seen, [null]);
+        assert.equal(event.seq, 1);
+        assert.equal(event.prevHash, '0'.repeat(64));
+        assert.deepEqual(await store.auditHead(), { seq: 1, hash: event.hash });
+      });
+
+      it('passes each build the previous event as head, so seq increments and hashes chain', async (t) => {
+        const store = await fresh(t);
+        const first = await store.appendAudit((head) => auditEvent(head, 'run.start'));
+        let seen: AuditHead | null = null;
+        const second = await store.appendAudit((head) => {
+          seen = head;
+          return auditEvent(head, 'deploy');
+        });
+        assert.deepEqual(seen, { seq: first.seq, hash: first.hash });
+        assert.equal(second.seq, 2);
+        assert.equal(second.prevHash, first.hash);
+        assert.deepEqual(await store.auditHead(), { seq: 2, hash: second.hash });
+        assert.deepEqual(await store.listAudit(1, 10), [first, second]);
+      });
+
+      it('refuses an event that does not extend the head with STORE_CONFLICT, storing nothing', async (t) => {
+        const store = await fresh(t);
+        const first = await store.appendAudit((head) => auditEvent(head, 'run.start'));
+        await rejectsWith(
+          store.appendAudit((head) => auditEvent(head ? { seq: head.seq + 1, hash: head.hash } : null, 'skip')),
+          'STORE_CONFLICT',
+        );
+        await rejectsWith(
+          store.appendAudit((head) => auditEvent(head ? { seq: head.seq, hash: 'f'.repeat(64) } : null, 'fork')),
+          'STORE_CONFLICT',
+        );
+        assert.deepEqual(await store.auditHead(), { seq: 1, hash: first.hash });
+        assert.deepEqual(await store.listAudit(1, 10), [first]);
+      });
+
+      it("rethrows the build callback's own error and stores nothing", async (t) => {
+        const store = await fresh(t);
+        const failure = new Error('no payload');
+        await assert.rejects(
+          store.appendAudit(() => {
+            throw failure;
+          }),
+          (error) => error === failure,
+        );
+        assert.equal(await store.auditHead(), null);
+        await store.appendAudit((head) => auditEvent(head, 'after-failure'));
+        assert.equal((await store.auditHead())?.seq, 1);
+      });
+
+      it('lists events from a seq, ascending, a page at a time', async (t) => {
+        const store = await fresh(t);
+        const events: AuditEvent[] = [];
+        for (let i = 0; i < 5; i++) events.push(await store.appendAudit((head) => auditEvent(head, `step-${i}`)));
+        assert.deepEqual(await store.listAudit(1, 2), events.slice(0, 2));
+        assert.deepEqual(await store.listAudit(3, 2), events.slice(2, 4));
+        assert.deepEqual(await store.listAudit(5, 2), events.slice(4));
+        assert.deepEqual(await store.listAudit(6, 2), []);
+        assert.deepEqual(await store.listAudit(0, 100), events);
+        assert.deepEqual(await store.listAudit(2, 0), []);
+      });
+
+      it('serialises concurrent appends into one unbroken chain', async (t) => {
+        const store = await fresh(t);
+        const appended = await Promise.all(Array.from({ length: 20 }, (_, i) => store.appendAudit((head) => auditEvent(head, `concurrent-${i}`))));
+        assert.deepEqual(
+          appended.map((e) => e.seq).sort((a, b) => a - b),
+          range(1, 20),
+        );
+        assertChain(await store.listAudit(1, 100), 20);
+        assert.equal((await store.auditHead())?.seq, 20);
+      });
+    });
+  });
+}
+
+/** Asserts `events` are seq 1..count, each linked to the one before by prevHash and hashed correctly. */
+export function assertChain(events: readonly AuditEvent[], count: number): void {
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    range(1, count),
+  );
+  let prevHash = '0'.repeat(64);
+  for (const event of events) {
+    assert.equal(event.prevHash, prevHash, `event ${event.seq} does not link to its predecessor`);
+    assert.equal(event.hash, hashOf(event), `event ${event.seq} is not the event that was hashed`);
+    prevHash = event.hash;
+  }
+}
+
+/** An audit event chained onto `head`, the way a well-behaved appender builds one. */
+export function auditEvent(head: AuditHead | null, action: string): AuditEvent {
+  const unhashed = {
+    seq: (head?.seq ?? 0) + 1,
+    time: '2025-01-01T00:00:00.000Z',
+    actor: { identity: 'ci@example.test', purpose: 'contract test' },
+    action,
+    subjects: [digest('artifact')],
+    payloadDigest: digest(action),
+    prevHash: head?.hash ?? '0'.repeat(64),
+  };
+  return { ...unhashed, hash: sha256Hex(canonicalize(unhashed)) };
+}
+
+function hashOf(event: AuditEvent): string {
+  const { hash: _hash, ...unhashed } = event;
+  return sha256Hex(canonicalize(unhashed));
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  await assert.rejects(promise, (error) => {
+    assert.ok(error instanceof StoreError, `expected a StoreError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+function errorCode(error: unknown): string | undefined {
+  return error instanceof StoreError ? error.code : undefined;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+function ids(runs: readonly RunRecord[]): string[] {
+  return runs.map((r) => r.id);
+}
+
+function digest(label: string): Digest {
+  return sha256Digest(label);
+}
+
+function run(id: string, startedAt: string): RunRecord {
+  return { id, project: 'hello-service', startedAt, finishedAt: null, outcome: 'running', stages: [], artifactDigest: null };
+}
+
+function evidence(
+  blob: string,
+  kind: EvidenceRecord['kind'],
+  subject: string,
+  runId: string | null = 'run_1',
+  createdAt = '2025-01-01T00:00:00.000Z',
+): EvidenceRecord {
+  return { digest: digest(blob), kind, subject: digest(subject), mediaType: 'application/json', runId, createdAt };
+}
+
+function decision(id: string, allow: boolean): GateDecision {
+  return {
+    id,
+    subject: digest('artifact'),
+    point: 'deploy',
+    environment: 'dev',
+    allow,
+    rules: [
+      { id: 'provenance.signed', outcome: 'pass', message: 'signature verified' },
+      { id: 'sbom.present', outcome: allow ? 'pass' : 'fail', message: allow ? 'present' : 'missing' },
+    ],
+    inputDigest: digest('evidence'),
+    evaluator: 'cairn/0.1.0',
+    decidedAt: '2025-01-01T00:00:00.000Z',
+  };
+}
+
+function release(environment: string, version: string): Release {
+  return {
+    environment,
+    service: 'hello-service',
+    artifactDigest: digest(`artifact-${version}`),
+    configDigest: digest('config'),
+    decisionId: `dec_${version}`,
+    provenanceDigest: digest(`provenance-${version}`),
+  };
+}
+
+function deployment(environment: string, releaseLabel: string, pid: number | null): Deployment {
+  return {
+    environment,
+    releaseDigest: digest(releaseLabel),
+    target: 'local',
+    endpoint: 'http://127.0.0.1:43123',
+    pid,
+    handle: pid === null ? null : `cairn-${pid}`,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    status: 'running',
+  };
+}
+
+/** The same value with every object's keys in reverse order. */
+function reversedKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(reversedKeys) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reversedKeys(v)]),
+    ) as T;
+  }
+  return value;
+}
