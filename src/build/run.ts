@@ -1,0 +1,194 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { lstat, mkdir, readdir, readFile, readlink, realpath } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { packTgz, type TarEntry } from '../crypto/archive.js';
+import { sha256Digest } from '../crypto/digest.js';
+import type { BuildConfig } from '../model/config.js';
+import type { BuildEnvironment, BuildResult } from '../model/build.js';
+import type { Digest } from '../model/digest.js';
+import { BuildError } from './errors.js';
+
+export interface BuildInput {
+  /** The snapshot directory; the recipe runs here. */
+  readonly dir: string;
+  /** Scratch directory for HOME and TMPDIR, outside `dir`. */
+  readonly scratch: string;
+  readonly name: string;
+  readonly recipe: BuildConfig;
+  readonly sourceDateEpoch: number;
+  /** npm cache to install from (offline); defaults to the host's. */
+  readonly npmCache?: string;
+  readonly timeoutMs?: number;
+  readonly maxOutputBytes?: number;
+  readonly clock?: () => Date;
+  /** Receives each line the recipe prints (for progress). */
+  readonly onLine?: (line: string) => void;
+}
+
+export interface BuildOutput {
+  readonly result: BuildResult;
+  readonly artifact: Buffer;
+  /** Combined stdout and stderr of the recipe (last 1 MiB). */
+  readonly log: Buffer;
+}
+
+const MAX_LOG = 1024 * 1024;
+
+function hostNpmCache(): string {
+  return process.env.npm_config_cache ?? path.join(os.homedir(), '.npm');
+}
+
+/**
+ * The environment a recipe sees: nothing from the caller's environment but PATH and the npm
+ * cache location, so two builds of one commit see the same variables on any machine.
+ */
+export function normalisedEnvironment(input: Pick<BuildInput, 'scratch' | 'sourceDateEpoch' | 'npmCache'>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: path.join(input.scratch, 'home'),
+    TMPDIR: path.join(input.scratch, 'tmp'),
+    TZ: 'UTC',
+    LC_ALL: 'C.UTF-8',
+    LANG: 'C.UTF-8',
+    SOURCE_DATE_EPOCH: String(input.sourceDateEpoch),
+    CI: 'true',
+    npm_config_cache: input.npmCache ?? hostNpmCache(),
+    npm_config_offline: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+    npm_config_progress: 'false',
+  };
+}
+
+function toolVersion(command: string, env: Record<string, string>): string | null {
+  const result = spawnSync(command, ['--version'], { env, encoding: 'utf8', timeout: 30_000 });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+function runRecipe(input: BuildInput, env: Record<string, string>): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    // umask is set inside the shell so every file the recipe creates starts from 022.
+    const child = spawn('/bin/sh', ['-c', `umask 022\n${input.recipe.run}`], { cwd: input.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let pending = '';
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      while (size > MAX_LOG && chunks.length > 1) size -= chunks.shift()?.length ?? 0;
+      if (input.onLine) {
+        pending += chunk.toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) input.onLine(line);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const timeout = input.timeoutMs ?? 10 * 60_000;
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('error', (cause) => {
+      clearTimeout(timer);
+      reject(new BuildError('BUILD_SPAWN_FAILED', `cannot start the recipe: ${cause.message}`, { cause }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const log = Buffer.concat(chunks);
+      if (code === 0) return resolve(log);
+      const tail = log.toString('utf8').trimEnd().split('\n').slice(-15).join('\n');
+      if (signal === 'SIGKILL') return reject(new BuildError('BUILD_TIMEOUT', `the recipe ran longer than ${timeout / 1000}s and was stopped\n${tail}`));
+      reject(new BuildError('BUILD_RECIPE_FAILED', `the recipe exited with ${code ?? signal}\n${tail}`));
+    });
+  });
+}
+
+/** Collects the output directory as archive entries prefixed with its own path. */
+async function collectOutput(root: string, output: string, maxBytes: number): Promise<TarEntry[]> {
+  const outputDir = path.join(root, output);
+  const real = await realpath(outputDir).catch(() => null);
+  if (real === null || !(await lstat(real)).isDirectory()) {
+    throw new BuildError('BUILD_OUTPUT_MISSING', `the recipe did not produce the declared output directory "${output}"`);
+  }
+  const realRoot = await realpath(root);
+  if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+    throw new BuildError('BUILD_OUTPUT_UNSAFE', `the output directory "${output}" resolves outside the project`);
+  }
+  const entries: TarEntry[] = [];
+  let total = 0;
+  const prefix = output.replace(/\/+$/, '');
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    entries.push({ path: rel, type: 'directory', mode: 0o755 });
+    for (const name of (await readdir(dir)).sort()) {
+      const full = path.join(dir, name);
+      const relPath = `${rel}/${name}`;
+      const stat = await lstat(full);
+      if (stat.isDirectory()) await walk(full, relPath);
+      else if (stat.isSymbolicLink()) {
+        const target = await readlink(full);
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(relPath), target));
+        if (path.posix.isAbsolute(target) || resolved.startsWith('..') || !resolved.startsWith(`${prefix}/`)) {
+          throw new BuildError('BUILD_OUTPUT_UNSAFE', `symlink ${relPath} points outside the output (${target})`);
+        }
+        entries.push({ path: relPath, type: 'symlink', mode: 0o777, linkname: target });
+      } else if (stat.isFile()) {
+        total += stat.size;
+        if (total > maxBytes) throw new BuildError('BUILD_OUTPUT_TOO_LARGE', `the output is larger than ${maxBytes} bytes`);
+        entries.push({ path: relPath, type: 'file', mode: stat.mode & 0o777, data: await readFile(full) });
+      } else {
+        throw new BuildError('BUILD_OUTPUT_UNSAFE', `${relPath} is neither a file, a directory nor a symlink`);
+      }
+    }
+  };
+  await walk(real, prefix);
+  return entries;
+}
+
+async function digestIfPresent(file: string): Promise<Digest | null> {
+  try {
+    return sha256Digest(await readFile(file));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs the recipe in the snapshot with a normalised environment, then packs the declared
+ * output into a deterministic `.tgz` (sorted entries, mtime = SOURCE_DATE_EPOCH, owner 0,
+ * modes 0644/0755, fixed gzip header).
+ */
+export async function runBuild(input: BuildInput): Promise<BuildOutput> {
+  const clock = input.clock ?? (() => new Date());
+  const env = normalisedEnvironment(input);
+  await mkdir(env.HOME as string, { recursive: true });
+  await mkdir(env.TMPDIR as string, { recursive: true });
+  const lockfileDigest = await digestIfPresent(path.join(input.dir, 'package-lock.json'));
+  const startedAt = clock().toISOString();
+  const log = await runRecipe(input, env);
+  const entries = await collectOutput(input.dir, input.recipe.output, input.maxOutputBytes ?? 1024 * 1024 * 1024);
+  const artifact = packTgz(entries, input.sourceDateEpoch);
+  const finishedAt = clock().toISOString();
+  const environment: BuildEnvironment = {
+    variables: Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'PATH' && k !== 'HOME' && k !== 'TMPDIR' && k !== 'npm_config_cache')),
+    umask: '0022',
+    node: process.version,
+    npm: toolVersion('npm', env),
+    platform: process.platform,
+    arch: process.arch,
+    isolation: 'none',
+  };
+  return {
+    result: {
+      artifact: { name: `${input.name}.tgz`, digest: sha256Digest(artifact), size: artifact.length, mediaType: 'application/gzip' },
+      recipe: { run: input.recipe.run, output: input.recipe.output },
+      environment,
+      entries: entries.length,
+      lockfileDigest,
+      startedAt,
+      finishedAt,
+    },
+    artifact,
+    log,
+  };
+}
