@@ -1,0 +1,13 @@
+import type { KeyObject } from 'node:crypto';
+import { signEnvelope } from '../crypto/dsse.js';
+import { IN_TOTO_PAYLOAD_TYPE, type DsseEnvelope, type Statement } from '../model/attestation.js';
+
+/** Serialises a statement (compact JSON) and signs it into a DSSE envelope. */
+export function signStatement(statement: Statement, keys: readonly KeyObject[]): DsseEnvelope {
+  return signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement), 'utf8'), keys);
+}
+
+/** The envelope's file form: compact JSON and a final newline. */
+export function envelopeBytes(envelope: DsseEnvelope): Buffer {
+  return Buffer.from(`${JSON.stringify(envelope)}\n`, 'utf8');
+}
