@@ -1,0 +1,20 @@
+/** cairn as a library: the stage functions, for embedding. */
+export { snapshotCommit } from './source/snapshot.js';
+export { loadProjectConfig, parseProjectConfig } from './source/config.js';
+export { runBuild, normalisedEnvironment } from './build/run.js';
+export { provenanceStatement } from './attest/provenance.js';
+export { signStatement, envelopeBytes } from './attest/sign.js';
+export { verifyAttestation } from './attest/verify.js';
+export { parsePackageLock } from './scan/lockfile.js';
+export { cycloneDxFromLock } from './scan/sbom.js';
+export { evaluateBuiltinGate } from './policy/builtin.js';
+export { LocalTarget } from './deploy/local.js';
+export { compareEnvironment, observeService } from './runtime/observe.js';
+export { chainEvent, verifyChain } from './audit/chain.js';
+export { runPipeline } from './pipeline/run.js';
+export { openState } from './pipeline/state.js';
+export { canonicalize, canonicalDigest } from './crypto/jcs.js';
+export { pae, signEnvelope, verifyEnvelope } from './crypto/dsse.js';
+export { generateKeyPair, keyIdOf } from './crypto/keys.js';
+export * from './model/errors.js';
+export type * from './model/index.js';

@@ -1,0 +1,25 @@
+import { appendEvent } from '../audit/chain.js';
+import { canonicalDigest } from '../crypto/jcs.js';
+import { LocalTarget } from '../deploy/local.js';
+import type { Actor } from '../model/audit.js';
+import type { State } from './state.js';
+
+/** Stops the running deployments of the named environments; returns the ones it stopped. */
+export async function stopEnvironments(state: State, environments: readonly string[], actor: Actor, clock: () => Date = () => new Date()): Promise<string[]> {
+  const target = new LocalTarget({ root: state.runtimeDir, clock });
+  const stopped: string[] = [];
+  for (const environment of environments) {
+    const deployment = await state.store.getDeployment(environment);
+    if (deployment?.status !== 'running') continue;
+    const wasRunning = await target.stop(deployment);
+    const next = { ...deployment, status: 'stopped' as const };
+    await state.store.putDeployment(next);
+    await appendEvent(
+      state.store,
+      { actor, action: 'deploy.stop', subjects: [deployment.releaseDigest], payloadDigest: canonicalDigest({ ...next, wasRunning }) },
+      clock,
+    );
+    stopped.push(environment);
+  }
+  return stopped;
+}
