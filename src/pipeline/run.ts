@@ -198,7 +198,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       summary.sbom = digest;
       return {
         value: { digest, components: graph.packages.length },
-        summary: `CycloneDX 1.6 SBOM ${digest.slice(0, 19)}…, ${graph.packages.length} components`,
+        summary: `CycloneDX 1.6 SBOM ${digest.slice(0, 19)}…, ${graph.packages.length} component${graph.packages.length === 1 ? '' : 's'}`,
         data: { sbom: digest, components: graph.packages.length },
       };
     });
