@@ -73,7 +73,7 @@ async function run(context: CommandContext): Promise<number> {
     const actor = actorFrom(context.io, purpose);
     const verbose = flag(context, 'verbose');
     const rev = stringOption(context, 'rev');
-    const summary = await runPipeline({
+    let summary = await runPipeline({
       projectDir: project,
       state,
       actor,
@@ -92,6 +92,7 @@ async function run(context: CommandContext): Promise<number> {
         actorFrom(context.io, 'end of demo'),
       );
       out.event('stopped', { environments: stopped });
+      summary = { ...summary, audit: await state.store.auditHead() };
     }
     out.event('run-end', { summary });
     printSummary(out, summary, stopped);
