@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from './cli/main.js';
 
@@ -16,6 +17,19 @@ export function tempDir(prefix = 'cairn-test-'): { path: string; remove(): void 
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const remove = () => rmSync(dir, { recursive: true, force: true });
   return { path: dir, remove };
+}
+
+/** Returns a maker of temporary folders that are all removed when the calling test file ends. */
+export function useScratch(): () => string {
+  const made: { remove(): void }[] = [];
+  after(() => {
+    for (const d of made) d.remove();
+  });
+  return () => {
+    const d = tempDir();
+    made.push(d);
+    return d.path;
+  };
 }
 
 export type FileSpec = string | { readonly content: string | Uint8Array; readonly mode?: number };

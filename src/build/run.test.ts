@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { unpackTgz } from '../crypto/archive.js';
 import { snapshotCommit } from '../source/snapshot.js';
-import { commitTree, TINY_PROJECT, tempDir } from '../testkit.js';
+import { commitTree, TINY_PROJECT, useScratch } from '../testkit.js';
 import { BuildError } from './errors.js';
 import { runBuild } from './run.js';
 
-const dirs: { remove(): void }[] = [];
-after(() => {
-  for (const d of dirs) d.remove();
-});
-function scratch(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d.path;
-}
+const scratch = useScratch();
 
 /** Snapshots `repo` into a fresh folder and builds it there. */
 async function buildCommit(repo: string, recipe = { run: 'node build.mjs', output: 'out' }, env: Record<string, string> = {}) {

@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { generateKeyPair, keyIdOf, publicKeyFromPem } from '../crypto/keys.js';
 import { CairnError, DeniedError, InputError, InternalError } from '../model/errors.js';
-import { cli, tempDir } from '../testkit.js';
+import { cli, useScratch } from '../testkit.js';
 import { COMMANDS } from './commands/index.js';
 import { exitCodeFor } from './main.js';
 import { resolveStateDir } from './state-dir.js';
 import { forTerminal, ndjson } from './terminal.js';
 
-const dirs: { remove(): void }[] = [];
-after(() => {
-  for (const d of dirs) d.remove();
-});
-function scratch(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d.path;
-}
+const scratch = useScratch();
 
 describe('cairn --help', () => {
   it('lists every command', async () => {

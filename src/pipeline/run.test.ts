@@ -3,17 +3,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, tempDir, writeTree } from '../testkit.js';
+import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, useScratch, writeTree } from '../testkit.js';
 
-const dirs: { remove(): void }[] = [];
-after(() => {
-  for (const d of dirs) d.remove();
-});
-function scratch(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d.path;
-}
+const scratch = useScratch();
 
 describe('cairn run (the whole pipeline on a tiny project)', () => {
   const repo = scratch();

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { commitTree, gitIn, tempDir, writeTree } from '../testkit.js';
+import { describe, it } from 'node:test';
+import { commitTree, gitIn, useScratch, writeTree } from '../testkit.js';
 import { SourceError } from './errors.js';
 import { snapshotCommit } from './snapshot.js';
 
-const dirs: { remove(): void }[] = [];
-after(() => {
-  for (const d of dirs) d.remove();
-});
-function scratch(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d.path;
-}
+const scratch = useScratch();
 
 describe('snapshotCommit', () => {
   it('takes the tree at the commit, not the working copy, and reports what it ignored', async () => {

@@ -7,7 +7,21 @@ import type { GateDecision } from '../model/gate.js';
 import type { Deployment, DesiredState, Release } from '../model/release.js';
 import type { RunRecord } from '../model/run.js';
 import { type AuditHead, type EvidenceQuery, type Store, type StoreCapabilities, StoreError } from './port.js';
-import { callBuild, checkExtendsHead, checkLimit, checkRevision, checkSeq, checkSameDecision, decodeRecord, encodeRecord, translateErrors } from './rows.js';
+import {
+  callBuild,
+  checkExtendsHead,
+  checkLimit,
+  checkRevision,
+  checkSeq,
+  checkSameDecision,
+  decodeRecord,
+  encodeRecord,
+  translateErrors,
+  desiredFromRow,
+  type DesiredRow,
+  evidenceFromRow,
+  type EvidenceRow,
+} from './rows.js';
 
 /** Options for `openPostgresStore`. */
 export interface PostgresStoreOptions {
@@ -91,23 +105,6 @@ const MIGRATIONS: readonly string[] = [
 
 interface BodyRow {
   body: string;
-}
-
-interface EvidenceRow {
-  digest: Digest;
-  kind: EvidenceKind;
-  subject: Digest;
-  media_type: string;
-  run_id: string | null;
-  created_at: string;
-}
-
-interface DesiredRow {
-  environment: string;
-  revision: number;
-  release_digest: Digest;
-  release: string;
-  updated_at: string;
 }
 
 /** bigint columns arrive as strings. */
@@ -389,25 +386,4 @@ function headFromRow(row: HeadRow | undefined): AuditHead | null {
   const seq = Number(row.seq);
   if (seq === 0 || row.hash === null) return null;
   return { seq, hash: row.hash };
-}
-
-function evidenceFromRow(row: EvidenceRow): EvidenceRecord {
-  return {
-    digest: row.digest,
-    kind: row.kind,
-    subject: row.subject,
-    mediaType: row.media_type,
-    runId: row.run_id,
-    createdAt: row.created_at,
-  };
-}
-
-function desiredFromRow(row: DesiredRow): DesiredState {
-  return {
-    environment: row.environment,
-    release: decodeRecord<Release>(row.release),
-    releaseDigest: row.release_digest,
-    revision: row.revision,
-    updatedAt: row.updated_at,
-  };
 }

@@ -1,7 +1,10 @@
 import { canonicalize } from '../crypto/jcs.js';
 import type { AuditEvent } from '../model/audit.js';
 import { CairnError } from '../model/errors.js';
+import type { Digest } from '../model/digest.js';
+import type { EvidenceKind, EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
+import type { DesiredState, Release } from '../model/release.js';
 import { type AuditHead, StoreError } from './port.js';
 
 /**
@@ -79,4 +82,44 @@ export async function translateErrors<T>(what: string, operation: () => T | Prom
     const detail = error instanceof Error ? error.message : String(error);
     throw new StoreError('STORE_IO', `${what} failed: ${detail}`, { cause: error });
   }
+}
+
+/** An `evidence` row as both adapters select it. */
+export interface EvidenceRow {
+  digest: Digest;
+  kind: EvidenceKind;
+  subject: Digest;
+  media_type: string;
+  run_id: string | null;
+  created_at: string;
+}
+
+/** A `desired` row as both adapters select it. */
+export interface DesiredRow {
+  environment: string;
+  revision: number;
+  release_digest: Digest;
+  release: string;
+  updated_at: string;
+}
+
+export function evidenceFromRow(row: EvidenceRow): EvidenceRecord {
+  return {
+    digest: row.digest,
+    kind: row.kind,
+    subject: row.subject,
+    mediaType: row.media_type,
+    runId: row.run_id,
+    createdAt: row.created_at,
+  };
+}
+
+export function desiredFromRow(row: DesiredRow): DesiredState {
+  return {
+    environment: row.environment,
+    release: decodeRecord<Release>(row.release),
+    releaseDigest: row.release_digest,
+    revision: row.revision,
+    updatedAt: row.updated_at,
+  };
 }

@@ -9,7 +9,21 @@ import type { GateDecision } from '../model/gate.js';
 import type { Deployment, DesiredState, Release } from '../model/release.js';
 import type { RunRecord } from '../model/run.js';
 import { type AuditHead, type EvidenceQuery, type Store, type StoreCapabilities, StoreError } from './port.js';
-import { callBuild, checkExtendsHead, checkLimit, checkRevision, checkSeq, checkSameDecision, decodeRecord, encodeRecord, translateErrors } from './rows.js';
+import {
+  callBuild,
+  checkExtendsHead,
+  checkLimit,
+  checkRevision,
+  checkSeq,
+  checkSameDecision,
+  decodeRecord,
+  encodeRecord,
+  translateErrors,
+  desiredFromRow,
+  type DesiredRow,
+  evidenceFromRow,
+  type EvidenceRow,
+} from './rows.js';
 
 /** How long a writer waits for another process's write lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000;
@@ -69,23 +83,6 @@ const MIGRATIONS: readonly string[] = [
   );
   `,
 ];
-
-interface EvidenceRow {
-  digest: Digest;
-  kind: EvidenceKind;
-  subject: Digest;
-  media_type: string;
-  run_id: string | null;
-  created_at: string;
-}
-
-interface DesiredRow {
-  environment: string;
-  revision: number;
-  release_digest: Digest;
-  release: string;
-  updated_at: string;
-}
 
 /**
  * Opens (creating it and its directory if needed) a SQLite store in `file`, in WAL mode with
@@ -323,25 +320,4 @@ class SqliteStore implements Store {
     const row = this.#sql('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as AuditHead | undefined;
     return row ? { seq: row.seq, hash: row.hash } : null;
   }
-}
-
-function evidenceFromRow(row: EvidenceRow): EvidenceRecord {
-  return {
-    digest: row.digest,
-    kind: row.kind,
-    subject: row.subject,
-    mediaType: row.media_type,
-    runId: row.run_id,
-    createdAt: row.created_at,
-  };
-}
-
-function desiredFromRow(row: DesiredRow): DesiredState {
-  return {
-    environment: row.environment,
-    release: decodeRecord<Release>(row.release),
-    releaseDigest: row.release_digest,
-    revision: row.revision,
-    updatedAt: row.updated_at,
-  };
 }
