@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { canonicalize } from '../crypto/jcs.js';
 import type { AuditEvent } from '../model/audit.js';
 import type { Digest } from '../model/digest.js';
-import type { EvidenceKind, EvidenceRecord } from '../model/evidence.js';
+import type { EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
 import type { Deployment, DesiredState, Release } from '../model/release.js';
 import type { RunRecord } from '../model/run.js';
