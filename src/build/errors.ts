@@ -1,10 +1,23 @@
-import { CairnError, type CairnErrorOptions } from '../model/errors.js';
+import { CairnError, type CairnErrorOptions, type ErrorCategory } from '../model/errors.js';
 
-const INPUT_CODES = new Set(['BUILD_OUTPUT_MISSING', 'BUILD_OUTPUT_UNSAFE', 'BUILD_OUTPUT_TOO_LARGE']);
+const CATEGORY: Readonly<Record<string, ErrorCategory>> = {
+  // The project's own failures: its recipe, its output, its dependencies.
+  BUILD_RECIPE_FAILED: 'denied',
+  BUILD_TIMEOUT: 'denied',
+  BUILD_OUTPUT_MISSING: 'denied',
+  BUILD_OUTPUT_UNSAFE: 'denied',
+  BUILD_OUTPUT_TOO_LARGE: 'denied',
+  BUILD_DEPENDENCY_INTEGRITY: 'denied',
+  BUILD_DEPENDENCY_NO_INTEGRITY: 'denied',
+  BUILD_DEPENDENCY_UNSUPPORTED: 'denied',
+  // Something the user must provide.
+  BUILD_DEPENDENCY_NOT_CACHED: 'input',
+  BUILD_LOCKFILE_MISSING: 'input',
+};
 
-/** The recipe failed or its output could not be packed. `BUILD_RECIPE_FAILED` is the project's failure, not cairn's. */
+/** The recipe failed or its inputs or output could not be used; cairn's own failures are `internal`. */
 export class BuildError extends CairnError {
   constructor(code: string, message: string, options?: CairnErrorOptions) {
-    super(code, INPUT_CODES.has(code) || code === 'BUILD_RECIPE_FAILED' || code === 'BUILD_TIMEOUT' ? 'denied' : 'internal', message, options);
+    super(code, CATEGORY[code] ?? 'internal', message, options);
   }
 }

@@ -5,13 +5,14 @@ import { describe, it } from 'node:test';
 import { unpackTgz } from '../crypto/archive.js';
 import { snapshotCommit } from '../source/snapshot.js';
 import { commitTree, TINY_PROJECT, useScratch } from '../testkit.js';
+import type { BuildConfig } from '../model/config.js';
 import { BuildError } from './errors.js';
 import { runBuild } from './run.js';
 
 const scratch = useScratch();
 
 /** Snapshots `repo` into a fresh folder and builds it there. */
-async function buildCommit(repo: string, recipe = { run: 'node build.mjs', output: 'out' }, env: Record<string, string> = {}) {
+async function buildCommit(repo: string, recipe: BuildConfig = { run: 'node build.mjs', output: 'out', install: 'none' }, env: Record<string, string> = {}) {
   const snap = await snapshotCommit(repo, { into: scratch() });
   const saved = { ...process.env };
   Object.assign(process.env, env);
@@ -65,8 +66,13 @@ describe('runBuild', () => {
       assert.equal(m.uname, '');
     }
     const env = JSON.parse(Buffer.from(members.find((m) => m.path === 'out/env.json')?.data ?? []).toString('utf8'));
-    assert.deepEqual(env, { tz: 'UTC', lang: 'C.UTF-8', sde: '1700000000', user: null, umask: 0o022 });
-    assert.equal(result.environment.isolation, 'none');
+    assert.deepEqual(env, {
+      tz: 'UTC',
+      lang: 'C.UTF-8',
+      sde: '1700000000',
+      user: result.environment.isolation === 'bubblewrap' ? 'builder' : null,
+      umask: 0o022,
+    });
     assert.equal(result.environment.variables.TZ, 'UTC');
     assert.equal(result.entries, 6);
   });
@@ -74,7 +80,7 @@ describe('runBuild', () => {
   it('fails with BUILD_RECIPE_FAILED and the tail of the log when the recipe fails', async () => {
     const repo = scratch();
     commitTree(repo, TINY_PROJECT);
-    await assert.rejects(buildCommit(repo, { run: 'echo first-line; echo boom >&2; exit 7', output: 'out' }), (e: unknown) => {
+    await assert.rejects(buildCommit(repo, { run: 'echo first-line; echo boom >&2; exit 7', output: 'out', install: 'none' }), (e: unknown) => {
       assert.ok(e instanceof BuildError);
       assert.equal(e.code, 'BUILD_RECIPE_FAILED');
       assert.match(e.message, /exited with 7/);
@@ -86,14 +92,17 @@ describe('runBuild', () => {
   it('fails with BUILD_OUTPUT_MISSING when the declared output is absent', async () => {
     const repo = scratch();
     commitTree(repo, TINY_PROJECT);
-    await assert.rejects(buildCommit(repo, { run: 'true', output: 'dist' }), (e: unknown) => e instanceof BuildError && e.code === 'BUILD_OUTPUT_MISSING');
+    await assert.rejects(
+      buildCommit(repo, { run: 'true', output: 'dist', install: 'none' }),
+      (e: unknown) => e instanceof BuildError && e.code === 'BUILD_OUTPUT_MISSING',
+    );
   });
 
   it('refuses an output symlink that points outside the output', async () => {
     const repo = scratch();
     commitTree(repo, TINY_PROJECT);
     await assert.rejects(
-      buildCommit(repo, { run: 'mkdir out && ln -s /etc/passwd out/pw', output: 'out' }),
+      buildCommit(repo, { run: 'mkdir out && ln -s /etc/passwd out/pw', output: 'out', install: 'none' }),
       (e: unknown) => e instanceof BuildError && e.code === 'BUILD_OUTPUT_UNSAFE',
     );
   });

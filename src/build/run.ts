@@ -5,9 +5,11 @@ import path from 'node:path';
 import { packTgz, type TarEntry } from '../crypto/archive.js';
 import { sha256Digest } from '../crypto/digest.js';
 import type { BuildConfig } from '../model/config.js';
-import type { BuildEnvironment, BuildResult } from '../model/build.js';
-import type { Digest } from '../model/digest.js';
+import type { BuildEnvironment, BuildResult, InstalledDependency } from '../model/build.js';
+import { parsePackageLock } from '../model/lockfile.js';
 import { BuildError } from './errors.js';
+import { installFromLock } from './install.js';
+import { type Invocation, type Probe, probeIsolation, sandboxInvocation } from './sandbox.js';
 
 export interface BuildInput {
   /** The snapshot directory; the recipe runs here. */
@@ -19,6 +21,8 @@ export interface BuildInput {
   readonly sourceDateEpoch: number;
   /** npm cache to install from (offline); defaults to the host's. */
   readonly npmCache?: string;
+  /** The isolation to use; default: the strongest that works here ({@link probeIsolation}). */
+  readonly isolation?: Probe;
   readonly timeoutMs?: number;
   readonly maxOutputBytes?: number;
   readonly clock?: () => Date;
@@ -40,20 +44,18 @@ function hostNpmCache(): string {
 }
 
 /**
- * The environment a recipe sees: nothing from the caller's environment but PATH and the npm
- * cache location, so two builds of one commit see the same variables on any machine.
+ * The variables a recipe sees besides HOME and TMPDIR (which the sandbox sets): nothing from
+ * the caller's environment but PATH, so two builds of one commit see the same variables on
+ * any machine. npm is kept offline and quiet.
  */
-export function normalisedEnvironment(input: Pick<BuildInput, 'scratch' | 'sourceDateEpoch' | 'npmCache'>): Record<string, string> {
+export function normalisedEnvironment(input: Pick<BuildInput, 'sourceDateEpoch'>): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: path.join(input.scratch, 'home'),
-    TMPDIR: path.join(input.scratch, 'tmp'),
     TZ: 'UTC',
     LC_ALL: 'C.UTF-8',
     LANG: 'C.UTF-8',
     SOURCE_DATE_EPOCH: String(input.sourceDateEpoch),
     CI: 'true',
-    npm_config_cache: input.npmCache ?? hostNpmCache(),
     npm_config_offline: 'true',
     npm_config_audit: 'false',
     npm_config_fund: 'false',
@@ -62,15 +64,14 @@ export function normalisedEnvironment(input: Pick<BuildInput, 'scratch' | 'sourc
   };
 }
 
-function toolVersion(command: string, env: Record<string, string>): string | null {
-  const result = spawnSync(command, ['--version'], { env, encoding: 'utf8', timeout: 30_000 });
+function toolVersion(command: string): string | null {
+  const result = spawnSync(command, ['--version'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8', timeout: 30_000 });
   return result.status === 0 ? result.stdout.trim() : null;
 }
 
-function runRecipe(input: BuildInput, env: Record<string, string>): Promise<Buffer> {
+function runRecipe(input: BuildInput, invocation: Invocation): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    // umask is set inside the shell so every file the recipe creates starts from 022.
-    const child = spawn('/bin/sh', ['-c', `umask 022\n${input.recipe.run}`], { cwd: input.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(invocation.file, [...invocation.args], { cwd: invocation.cwd, env: invocation.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let size = 0;
     let pending = '';
@@ -145,14 +146,6 @@ async function collectOutput(root: string, output: string, maxBytes: number): Pr
   return entries;
 }
 
-async function digestIfPresent(file: string): Promise<Digest | null> {
-  try {
-    return sha256Digest(await readFile(file));
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Runs the recipe in the snapshot with a normalised environment, then packs the declared
  * output into a deterministic `.tgz` (sorted entries, mtime = SOURCE_DATE_EPOCH, owner 0,
@@ -160,28 +153,38 @@ async function digestIfPresent(file: string): Promise<Digest | null> {
  */
 export async function runBuild(input: BuildInput): Promise<BuildOutput> {
   const clock = input.clock ?? (() => new Date());
-  const env = normalisedEnvironment(input);
-  await mkdir(env.HOME as string, { recursive: true });
-  await mkdir(env.TMPDIR as string, { recursive: true });
-  const lockfileDigest = await digestIfPresent(path.join(input.dir, 'package-lock.json'));
+  const probe = input.isolation ?? probeIsolation();
+  for (const sub of ['home', 'tmp', 'etc']) await mkdir(path.join(input.scratch, sub), { recursive: true });
+  const lockText = await readFile(path.join(input.dir, 'package-lock.json')).catch(() => null);
+  const lockfileDigest = lockText ? sha256Digest(lockText) : null;
   const startedAt = clock().toISOString();
-  const log = await runRecipe(input, env);
+  let dependencies: InstalledDependency[] = [];
+  if (input.recipe.install === 'npm') {
+    if (!lockText) throw new BuildError('BUILD_LOCKFILE_MISSING', 'build.install is npm but the project has no package-lock.json');
+    dependencies = await installFromLock(input.dir, parsePackageLock(lockText), { npmCache: input.npmCache ?? hostNpmCache() });
+  }
+  const invocation = sandboxInvocation(probe.isolation, { workDir: input.dir, scratch: input.scratch }, normalisedEnvironment(input), input.recipe.run);
+  const log = await runRecipe(input, invocation);
   const entries = await collectOutput(input.dir, input.recipe.output, input.maxOutputBytes ?? 1024 * 1024 * 1024);
   const artifact = packTgz(entries, input.sourceDateEpoch);
   const finishedAt = clock().toISOString();
+  const machineSpecific = new Set(['PATH', 'HOME', 'TMPDIR']);
   const environment: BuildEnvironment = {
-    variables: Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'PATH' && k !== 'HOME' && k !== 'TMPDIR' && k !== 'npm_config_cache')),
+    variables: Object.fromEntries(Object.entries(invocation.inner).filter(([k]) => !machineSpecific.has(k))),
     umask: '0022',
     node: process.version,
-    npm: toolVersion('npm', env),
+    npm: toolVersion('npm'),
     platform: process.platform,
     arch: process.arch,
-    isolation: 'none',
+    isolation: probe.isolation,
+    isolationNotes: probe.notes,
+    buildDir: invocation.buildDir,
   };
   return {
     result: {
       artifact: { name: `${input.name}.tgz`, digest: sha256Digest(artifact), size: artifact.length, mediaType: 'application/gzip' },
-      recipe: { run: input.recipe.run, output: input.recipe.output },
+      recipe: { run: input.recipe.run, output: input.recipe.output, install: input.recipe.install },
+      dependencies,
       environment,
       entries: entries.length,
       lockfileDigest,

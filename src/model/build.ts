@@ -12,6 +12,18 @@ export interface BuildEnvironment {
   readonly platform: string;
   readonly arch: string;
   readonly isolation: Isolation;
+  /** Why stronger isolation was not in force (empty under bubblewrap). */
+  readonly isolationNotes: readonly string[];
+  /** The build directory as the recipe saw it (`/build` in the sandbox, a temporary path otherwise). */
+  readonly buildDir: string;
+}
+
+/** A dependency cairn installed from the cache before the recipe ran. */
+export interface InstalledDependency {
+  readonly path: string;
+  readonly name: string;
+  readonly version: string;
+  readonly integrity: string;
 }
 
 export interface Artifact {
@@ -23,7 +35,9 @@ export interface Artifact {
 
 export interface BuildResult {
   readonly artifact: Artifact;
-  readonly recipe: { readonly run: string; readonly output: string };
+  readonly recipe: { readonly run: string; readonly output: string; readonly install: 'none' | 'npm' };
+  /** Packages installed by cairn from `package-lock.json` (empty unless `install: npm`). */
+  readonly dependencies: readonly InstalledDependency[];
   readonly environment: BuildEnvironment;
   /** Files packed into the artifact. */
   readonly entries: number;

@@ -6,6 +6,12 @@ export interface BuildConfig {
   readonly run: string;
   /** Directory, relative to the project, packed into the artifact. */
   readonly output: string;
+  /**
+   * `npm`: cairn installs `package-lock.json` into `node_modules` from the npm cache, each
+   * package checked against its lockfile integrity, before the recipe runs without network.
+   * `none` (default): the recipe installs what it needs itself.
+   */
+  readonly install: 'none' | 'npm';
 }
 
 export interface DeployConfig {
@@ -45,11 +51,13 @@ export function projectConfigFromJSON(raw: unknown): ProjectConfig {
   let build: BuildConfig | undefined;
   if (root.build === undefined) f.report('build', 'MISSING', 'required: the build recipe (build.run, build.output)');
   else {
-    const b = f.object(root.build, 'build', ['run', 'output']);
+    const b = f.object(root.build, 'build', ['run', 'output', 'install']);
     if (b) {
       const run = f.string(b.run, 'build.run', { maxLength: 8192 });
       const output = f.string(b.output, 'build.output', { pattern: RELATIVE_PATH });
-      if (run !== undefined && output !== undefined) build = { run, output };
+      const install = b.install === undefined ? 'none' : f.string(b.install, 'build.install');
+      if (install !== undefined && install !== 'none' && install !== 'npm') f.report('build.install', 'UNSUPPORTED', `unknown installer "${install}" (supported: npm, none)`);
+      else if (run !== undefined && output !== undefined && install !== undefined) build = { run, output, install };
     }
   }
 

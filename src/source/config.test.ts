@@ -18,7 +18,7 @@ describe('parseProjectConfig', () => {
     const config = parseProjectConfig('name: svc\nbuild: { run: make, output: dist }\ndeploy: { target: local, start: node x.js, health: /healthz }\n');
     assert.deepEqual(config, {
       name: 'svc',
-      build: { run: 'make', output: 'dist' },
+      build: { run: 'make', output: 'dist', install: 'none' },
       deploy: { target: 'local', start: 'node x.js', health: '/healthz', environments: ['dev'], healthTimeoutSeconds: 15 },
     });
   });
