@@ -5,7 +5,7 @@ export { runBuild, normalisedEnvironment } from './build/run.js';
 export { provenanceStatement } from './attest/provenance.js';
 export { signStatement, envelopeBytes } from './attest/sign.js';
 export { verifyAttestation } from './attest/verify.js';
-export { parsePackageLock } from './scan/lockfile.js';
+export { parsePackageLock } from './model/lockfile.js';
 export { cycloneDxFromLock } from './scan/sbom.js';
 export { evaluateBuiltinGate } from './policy/builtin.js';
 export { LocalTarget } from './deploy/local.js';

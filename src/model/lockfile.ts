@@ -48,9 +48,13 @@ function resolveFrom(from: string, dep: string, present: ReadonlySet<string>): s
   }
 }
 
-function dependencyNames(entry: Record<string, unknown>): string[] {
+function dependencyNames(entry: Record<string, unknown>, isRoot: boolean): string[] {
   const names = new Set<string>();
-  for (const key of ['dependencies', 'optionalDependencies', 'peerDependencies'] as const) {
+  // Only the root's devDependencies are installed; a dependency's are not.
+  const keys = isRoot
+    ? (['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies'] as const)
+    : (['dependencies', 'optionalDependencies', 'peerDependencies'] as const);
+  for (const key of keys) {
     const deps = entry[key];
     if (deps && typeof deps === 'object' && !Array.isArray(deps)) for (const name of Object.keys(deps)) names.add(name);
   }
@@ -85,7 +89,15 @@ export function parsePackageLock(text: string | Uint8Array): LockGraph {
   if (!root || !packages || version === undefined) throw new InputError('SCAN_LOCKFILE_MALFORMED', 'package-lock.json is invalid', { problems: f.problems });
   const paths = Object.keys(packages);
   if (paths.length > MAX_PACKAGES) throw new InputError('SCAN_LOCKFILE_MALFORMED', `more than ${MAX_PACKAGES} packages`);
-  const present = new Set(paths.filter((p) => p !== ''));
+  // Only real installed packages are resolvable; workspace folders and links are not components.
+  const isInstalled = (p: string): boolean => {
+    const entry = packages[p];
+    return (
+      (p.startsWith('node_modules/') || p.includes('/node_modules/')) &&
+      !(typeof entry === 'object' && entry !== null && (entry as { link?: unknown }).link === true)
+    );
+  };
+  const present = new Set(paths.filter(isInstalled));
   const list: LockedPackage[] = [];
   let rootInfo: LockGraph['root'] = {
     name: typeof root.name === 'string' ? root.name : 'unnamed',
@@ -96,7 +108,7 @@ export function parsePackageLock(text: string | Uint8Array): LockGraph {
     const path = joinPath('packages', p);
     const entry = f.object(packages[p], path);
     if (!entry) continue;
-    const deps = dependencyNames(entry)
+    const deps = dependencyNames(entry, p === '')
       .map((d) => resolveFrom(p, d, present))
       .filter((d): d is string => d !== null);
     if (p === '') {

@@ -19,7 +19,7 @@ import type { Deployment, Release } from '../model/release.js';
 import type { RunRecord, StageName, StageOutcome, StageRecord } from '../model/run.js';
 import { evaluateBuiltinGate } from '../policy/builtin.js';
 import { compareEnvironment, observeService } from '../runtime/observe.js';
-import { parsePackageLock } from '../scan/lockfile.js';
+import { parsePackageLock } from '../model/lockfile.js';
 import { cycloneDxFromLock } from '../scan/sbom.js';
 import { loadProjectConfig } from '../source/config.js';
 import { snapshotCommit } from '../source/snapshot.js';

@@ -22,19 +22,46 @@ export interface EnvironmentReport {
 
 const MAX_VERSION_BYTES = 64 * 1024;
 
-/** Asks a running service which artifact it runs from (`GET <endpoint>/version` → `{ "digest": "sha256:…" }`). */
+/** Reads at most `max` bytes of a response body; null when it is longer. */
+async function readCapped(response: Response, max: number): Promise<Buffer | null> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (!response.body) return Buffer.alloc(0);
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await response.body.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Asks a running service which artifact it runs from (`GET <endpoint>/version` →
+ * `{ "digest": "sha256:…" }`). A service that answers at all is reachable, whatever it says.
+ */
 export async function observeService(endpoint: string, timeoutMs = 2000): Promise<Observation> {
+  let response: Response;
+  let body: Buffer | null;
   try {
-    const response = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
-    const text = await response.text();
-    if (response.status !== 200) return { reachable: true, artifactDigest: null, error: `/version answered ${response.status}` };
-    if (text.length > MAX_VERSION_BYTES) return { reachable: true, artifactDigest: null, error: '/version answer too large' };
-    const body = JSON.parse(text) as { digest?: unknown };
-    if (!isDigest(body.digest)) return { reachable: true, artifactDigest: null, error: '/version has no sha256 digest' };
-    return { reachable: true, artifactDigest: body.digest, error: null };
+    response = await fetch(`${endpoint}/version`, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+    body = await readCapped(response, MAX_VERSION_BYTES);
   } catch (error) {
     return { reachable: false, artifactDigest: null, error: error instanceof Error ? error.message : String(error) };
   }
+  if (response.status !== 200) return { reachable: true, artifactDigest: null, error: `/version answered ${response.status}` };
+  if (body === null) return { reachable: true, artifactDigest: null, error: `/version answer larger than ${MAX_VERSION_BYTES} bytes` };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { reachable: true, artifactDigest: null, error: '/version did not answer JSON' };
+  }
+  const digest = typeof parsed === 'object' && parsed !== null ? (parsed as { digest?: unknown }).digest : undefined;
+  if (!isDigest(digest)) return { reachable: true, artifactDigest: null, error: '/version has no sha256 digest' };
+  return { reachable: true, artifactDigest: digest, error: null };
 }
 
 /** Compares desired state with what the service reports (pure). */

@@ -1,6 +1,6 @@
 import { canonicalDigest } from '../crypto/jcs.js';
 import { digestHex } from '../model/digest.js';
-import type { LockGraph } from './lockfile.js';
+import type { LockGraph } from '../model/lockfile.js';
 
 export interface SbomContext {
   readonly toolVersion: string;
