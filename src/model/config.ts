@@ -56,7 +56,8 @@ export function projectConfigFromJSON(raw: unknown): ProjectConfig {
       const run = f.string(b.run, 'build.run', { maxLength: 8192 });
       const output = f.string(b.output, 'build.output', { pattern: RELATIVE_PATH });
       const install = b.install === undefined ? 'none' : f.string(b.install, 'build.install');
-      if (install !== undefined && install !== 'none' && install !== 'npm') f.report('build.install', 'UNSUPPORTED', `unknown installer "${install}" (supported: npm, none)`);
+      if (install !== undefined && install !== 'none' && install !== 'npm')
+        f.report('build.install', 'UNSUPPORTED', `unknown installer "${install}" (supported: npm, none)`);
       else if (run !== undefined && output !== undefined && install !== undefined) build = { run, output, install };
     }
   }
