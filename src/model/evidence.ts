@@ -1,7 +1,7 @@
 import type { Digest } from './digest.js';
 
 /** Kinds of evidence cairn stores as content-addressed blobs. */
-export type EvidenceKind = 'artifact' | 'provenance' | 'sbom' | 'decision' | 'build-log' | 'release';
+export type EvidenceKind = 'artifact' | 'provenance' | 'vsa' | 'sbom' | 'scan-report' | 'decision' | 'build-log' | 'release';
 
 /** An index row pointing at a blob: what it is and what it is about. */
 export interface EvidenceRecord {

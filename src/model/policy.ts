@@ -137,7 +137,8 @@ export function policyFromJSON(raw: unknown): VerificationPolicy {
   let predicateTypes: readonly string[] | undefined = d.predicateTypes;
   if (root.predicateTypes !== undefined) {
     predicateTypes = uriList(f, root.predicateTypes, 'predicateTypes');
-    if (predicateTypes?.length === 0) f.report('predicateTypes', 'EMPTY', 'list at least one predicate type (or leave the field out for the default)');
+    if (Array.isArray(root.predicateTypes) && root.predicateTypes.length === 0)
+      f.report('predicateTypes', 'EMPTY', 'list at least one predicate type (or leave the field out for the default)');
   }
 
   let subject: VerificationPolicy['subject'] | undefined = d.subject;
@@ -163,7 +164,9 @@ export function policyFromJSON(raw: unknown): VerificationPolicy {
       let source: VerificationPolicy['provenance']['source'] | undefined = d.provenance.source;
       if (p.source !== undefined) {
         const s = f.object(p.source, 'provenance.source', ['repository', 'commit']);
-        const repository = s ? optional(s.repository, (v) => f.string(v, 'provenance.source.repository', { maxLength: 1024, pattern: URI_PATTERN })) : undefined;
+        const repository = s
+          ? optional(s.repository, (v) => f.string(v, 'provenance.source.repository', { maxLength: 1024, pattern: URI_PATTERN }))
+          : undefined;
         const commit = s ? optional(s.commit, (v) => f.string(v, 'provenance.source.commit', { maxLength: 128, pattern: /^[0-9a-fA-F]{7,128}$/ })) : undefined;
         source = repository !== undefined && commit !== undefined ? { repository, commit: commit?.toLowerCase() ?? null } : undefined;
       }

@@ -48,27 +48,61 @@ export const TRUST_STORE_LIMITS = {
 export const URI_PATTERN = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/;
 const KEYID_PATTERN = /^[A-Za-z0-9+/]{43}=$/;
 const PEM_PATTERN = /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\s*$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /**
  * Parses an RFC 3339 date-time (`2025-01-31T12:00:00Z`, offsets and fractions allowed;
  * leap seconds and impossible dates rejected). Returns null for anything else.
  */
 export function parseRfc3339(text: string): Date | null {
-  const m = RFC3339.exec(text);
-  if (!m) return null;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // date-time = YYYY-MM-DD "T" hh:mm:ss [.fraction] ("Z" / ±hh:mm), read by position.
+  const n = text.length;
+  if (n < 20 || n > 64) return null;
+  const digits = (from: number, count: number): number => {
+    let value = 0;
+    for (let i = from; i < from + count; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return -1;
+      value = value * 10 + c;
+    }
+    return value;
+  };
+  const at = (i: number) => text.charCodeAt(i);
+  if (at(4) !== 0x2d || at(7) !== 0x2d || (at(10) | 0x20) !== 0x74 || at(13) !== 0x3a || at(16) !== 0x3a) return null;
+  const year = digits(0, 4);
+  const month = digits(5, 2);
+  const day = digits(8, 2);
+  const hour = digits(11, 2);
+  const minute = digits(14, 2);
+  const second = digits(17, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
   if (day > daysInMonth) return null;
-  const offset = m[8] as string;
-  if (offset !== 'Z' && offset !== 'z') {
-    const oh = Number(offset.slice(1, 3));
-    const om = Number(offset.slice(4, 6));
-    if (oh > 23 || om > 59) return null;
+  let i = 19;
+  let fraction = 0;
+  if (at(i) === 0x2e) {
+    const start = ++i;
+    while (i < n && at(i) >= 0x30 && at(i) <= 0x39) i++;
+    const count = i - start;
+    if (count < 1 || count > 9) return null;
+    fraction = digits(start, Math.min(3, count)) * 10 ** (3 - Math.min(3, count));
   }
-  const ms = Date.parse(text.toUpperCase());
-  return Number.isFinite(ms) ? new Date(ms) : null;
+  let offsetMinutes = 0;
+  if ((at(i) | 0x20) === 0x7a) {
+    if (i + 1 !== n) return null;
+  } else {
+    const sign = at(i);
+    if ((sign !== 0x2b && sign !== 0x2d) || i + 6 !== n || at(i + 3) !== 0x3a) return null;
+    const oh = digits(i + 1, 2);
+    const om = digits(i + 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
+    offsetMinutes = (sign === 0x2d ? -1 : 1) * (oh * 60 + om);
+  }
+  // setUTCFullYear, unlike Date.UTC, takes years 0-99 literally.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, fraction);
+  return new Date(date.getTime() - offsetMinutes * 60_000);
 }
 
 /** Reads an RFC 3339 string field, reporting it when missing or malformed. */
