@@ -32,6 +32,15 @@ export function provenanceStatement(source: SourceSnapshot, build: BuildResult, 
   if (build.lockfileDigest) {
     resolvedDependencies.push({ name: 'package-lock.json', digest: { sha256: digestHex(build.lockfileDigest) } });
   }
+  // Every package cairn installed, pinned by the integrity it was checked against.
+  for (const dep of build.dependencies) {
+    const [algorithm, base64] = dep.integrity.split('-', 2);
+    resolvedDependencies.push({
+      uri: `pkg:npm/${dep.name.startsWith('@') ? `%40${dep.name.slice(1)}` : dep.name}@${dep.version}`,
+      ...(algorithm && base64 ? { digest: { [algorithm]: Buffer.from(base64, 'base64').toString('hex') } } : {}),
+      annotations: { path: dep.path },
+    });
+  }
   resolvedDependencies.push({ uri: `pkg:generic/node@${build.environment.node.replace(/^v/, '')}`, annotations: { npm: build.environment.npm } });
   return {
     _type: IN_TOTO_STATEMENT_V1,
@@ -42,7 +51,7 @@ export function provenanceStatement(source: SourceSnapshot, build: BuildResult, 
         buildType: CAIRN_BUILD_TYPE,
         externalParameters: {
           source: { uri: source.repository, commit: source.commit, subdir: source.subdir },
-          recipe: { run: build.recipe.run, output: build.recipe.output },
+          recipe: { run: build.recipe.run, output: build.recipe.output, install: build.recipe.install },
         },
         internalParameters: {
           sourceDateEpoch: source.sourceDateEpoch,
@@ -50,6 +59,8 @@ export function provenanceStatement(source: SourceSnapshot, build: BuildResult, 
           umask: build.environment.umask,
           platform: `${build.environment.platform}-${build.environment.arch}`,
           isolation: build.environment.isolation,
+          isolationNotes: build.environment.isolationNotes,
+          buildDir: build.environment.buildDir,
         },
         resolvedDependencies,
       },

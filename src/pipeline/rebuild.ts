@@ -77,7 +77,10 @@ export function provenanceClaim(bytes: Uint8Array): ProvenanceClaim {
     statement = statementFromJSON(parseJson(payload, 'statement', { maxBytes: 16 * 1024 * 1024, maxDepth: 32 }));
   } catch (error) {
     if (error instanceof CairnError && error.code !== 'REBUILD_PROVENANCE_UNUSABLE') {
-      throw new InputError('REBUILD_PROVENANCE_UNUSABLE', `not a DSSE-enveloped in-toto statement: ${error.message}`, { cause: error, problems: error.problems });
+      throw new InputError('REBUILD_PROVENANCE_UNUSABLE', `not a DSSE-enveloped in-toto statement: ${error.message}`, {
+        cause: error,
+        problems: error.problems,
+      });
     }
     throw error;
   }
@@ -125,7 +128,10 @@ export async function rebuildFromProvenance(options: RebuildOptions): Promise<Re
     }
     const { config } = await loadProjectConfig(snap.dir);
     if (!sameRecipe(claim, config)) {
-      differences.push({ kind: 'recipe', detail: `the provenance's recipe (${JSON.stringify(claim.recipe)}) is not the committed one (${JSON.stringify(config.build)})` });
+      differences.push({
+        kind: 'recipe',
+        detail: `the provenance's recipe (${JSON.stringify(claim.recipe)}) is not the committed one (${JSON.stringify(config.build)})`,
+      });
     }
     await mkdir(path.join(scratch, 'build'));
     const output = await runBuild({
@@ -156,7 +162,7 @@ export async function rebuildFromProvenance(options: RebuildOptions): Promise<Re
     timeVerified: options.now(),
     resourceUri: `${claim.repository}@${claim.commit}#${claim.subdir}`,
     policy: { uri: 'https://cairn.dev/policy/rebuild/v1' },
-    inputAttestations: [{ uri: 'provenance', digest: { sha256: digestHex(sha256Digest(options.provenance)) } }],
+    inputAttestations: [{ uri: `cairn-blob:${sha256Digest(options.provenance)}`, digest: { sha256: digestHex(sha256Digest(options.provenance)) } }],
     result,
     // A matching rebuild confirms the provenance's claims; it does not harden the original builder.
     verifiedLevels: result === 'PASSED' ? ['SLSA_BUILD_LEVEL_1'] : [],
