@@ -7,6 +7,7 @@ const CATEGORY: Readonly<Record<string, ErrorCategory>> = {
   BUILD_OUTPUT_MISSING: 'denied',
   BUILD_OUTPUT_UNSAFE: 'denied',
   BUILD_OUTPUT_TOO_LARGE: 'denied',
+  BUILD_VARY_DEADLINE: 'denied',
   BUILD_DEPENDENCY_INTEGRITY: 'denied',
   BUILD_DEPENDENCY_NO_INTEGRITY: 'denied',
   BUILD_DEPENDENCY_UNSUPPORTED: 'denied',

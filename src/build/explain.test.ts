@@ -200,6 +200,11 @@ describe('explainArtifacts names the cause of a single difference', () => {
     assert.equal(top(explainPair(bytes('Built 10/25/1985, 8:15:00 PM\n'), bytes('Built 10/25/1985, 9:47:12 PM\n'))).kind, 'timestamp');
   });
 
+  it('ISO times a fraction of a second apart (two quick builds) are a timestamp, not a locale', () => {
+    const result = explainPair(bytes('{"builtAt":"2026-11-28T14:20:43.840Z"}\n'), bytes('{"builtAt":"2026-11-28T14:20:43.967Z"}\n'));
+    assert.deepEqual(kinds(result), ['timestamp']);
+  });
+
   it('tar member order → file-order', () => {
     const entries = pkg('x\n');
     const [p, i, info] = entries as [TarEntry, TarEntry, TarEntry];

@@ -1489,6 +1489,8 @@ interface Clock {
   readonly h: number;
   readonly mi: number;
   readonly s: number | undefined;
+  /** Fraction of the second, when written. */
+  readonly frac: number | undefined;
 }
 
 interface DateTimeSpan {
@@ -1574,6 +1576,7 @@ function clockAt(s: string, p: number): { clock: Clock; end: number; offset: num
   if (minute === null) return null;
   let end = minute.end;
   let second: number | undefined;
+  let fraction: number | undefined;
   if (s[end] === ':') {
     const sec = digitsAt(s, end + 1, 2, 2);
     if (sec !== null) {
@@ -1581,7 +1584,10 @@ function clockAt(s: string, p: number): { clock: Clock; end: number; offset: num
       end = sec.end;
       if ((s[end] === '.' || s[end] === ',') && isDigit(s.charCodeAt(end + 1))) {
         const frac = digitsAt(s, end + 1, 1, 9);
-        if (frac !== null) end = frac.end;
+        if (frac !== null) {
+          fraction = Number(`0.${s.slice(end + 1, frac.end)}`);
+          end = frac.end;
+        }
       }
     }
   }
@@ -1594,7 +1600,7 @@ function clockAt(s: string, p: number): { clock: Clock; end: number; offset: num
   }
   if (h > 24 || minute.value > 59 || (second ?? 0) > 60) return null;
   const zone = zoneAt(s, end);
-  return { clock: { h, mi: minute.value, s: second }, end: zone?.end ?? end, offset: zone?.offset };
+  return { clock: { h, mi: minute.value, s: second, frac: fraction }, end: zone?.end ?? end, offset: zone?.offset };
 }
 
 function meridiemAt(s: string, p: number): { pm: boolean; end: number } | null {
@@ -1779,6 +1785,7 @@ function sameWallTime(x: DateTimeSpan, y: DateTimeSpan): boolean {
   if (x.clock !== undefined && y.clock !== undefined) {
     if (x.clock.h !== y.clock.h || x.clock.mi !== y.clock.mi) return false;
     if (x.clock.s !== undefined && y.clock.s !== undefined && x.clock.s !== y.clock.s) return false;
+    if (x.clock.frac !== undefined && y.clock.frac !== undefined && x.clock.frac !== y.clock.frac) return false;
   }
   if (x.dates.length === 0) return true;
   return x.dates.some((d1) => y.dates.some((d2) => d1[0] === d2[0] && d1[1] === d2[1] && d1[2] === d2[2]));
@@ -1788,6 +1795,7 @@ function sameWallTime(x: DateTimeSpan, y: DateTimeSpan): boolean {
 function wholeHourShift(x: DateTimeSpan, y: DateTimeSpan): number | undefined {
   if (x.clock === undefined || y.clock === undefined || x.clock.mi !== y.clock.mi) return undefined;
   if (x.clock.s !== undefined && y.clock.s !== undefined && x.clock.s !== y.clock.s) return undefined;
+  if (x.clock.frac !== undefined && y.clock.frac !== undefined && x.clock.frac !== y.clock.frac) return undefined;
   const minutes1 = x.clock.h * 60 + x.clock.mi;
   const minutes2 = y.clock.h * 60 + y.clock.mi;
   let best: number | undefined;

@@ -9,7 +9,7 @@ import type { BuildEnvironment, BuildResult, InstalledDependency } from '../mode
 import { parsePackageLock } from '../model/lockfile.js';
 import { BuildError } from './errors.js';
 import { installFromLock } from './install.js';
-import { type Invocation, type Probe, probeIsolation, sandboxInvocation } from './sandbox.js';
+import { type Invocation, type Probe, probeIsolation, type SandboxKnobs, sandboxInvocation } from './sandbox.js';
 
 export interface BuildInput {
   /** The snapshot directory; the recipe runs here. */
@@ -28,6 +28,17 @@ export interface BuildInput {
   readonly clock?: () => Date;
   /** Receives each line the recipe prints (for progress). */
   readonly onLine?: (line: string) => void;
+  /** Diagnostic departures from the normalised environment (`cairn build --vary` only). */
+  readonly variation?: BuildVariation;
+}
+
+/**
+ * Overrides of the normalised environment, one per varied axis, for `cairn build --vary`.
+ * The result records them as `environment.variation`; a plain build passes none.
+ */
+export interface BuildVariation extends SandboxKnobs {
+  /** What was varied, axis → description (recorded; the knobs do the varying). */
+  readonly record: Readonly<Record<string, string>>;
 }
 
 export interface BuildOutput {
@@ -64,9 +75,17 @@ export function normalisedEnvironment(input: Pick<BuildInput, 'sourceDateEpoch'>
   };
 }
 
+const toolVersions = new Map<string, string | null>();
+
+/** `command --version` on the current PATH, asked once per process and PATH (npm takes ~150 ms to answer). */
 function toolVersion(command: string): string | null {
-  const result = spawnSync(command, ['--version'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8', timeout: 30_000 });
-  return result.status === 0 ? result.stdout.trim() : null;
+  const searchPath = process.env.PATH ?? '/usr/bin:/bin';
+  const key = `${command}\u0000${searchPath}`;
+  if (!toolVersions.has(key)) {
+    const result = spawnSync(command, ['--version'], { env: { PATH: searchPath }, encoding: 'utf8', timeout: 30_000 });
+    toolVersions.set(key, result.status === 0 ? result.stdout.trim() : null);
+  }
+  return toolVersions.get(key) ?? null;
 }
 
 function runRecipe(input: BuildInput, invocation: Invocation): Promise<Buffer> {
@@ -163,7 +182,15 @@ export async function runBuild(input: BuildInput): Promise<BuildOutput> {
     if (!lockText) throw new BuildError('BUILD_LOCKFILE_MISSING', 'build.install is npm but the project has no package-lock.json');
     dependencies = await installFromLock(input.dir, parsePackageLock(lockText), { npmCache: input.npmCache ?? hostNpmCache() });
   }
-  const invocation = sandboxInvocation(probe.isolation, { workDir: input.dir, scratch: input.scratch }, normalisedEnvironment(input), input.recipe.run);
+  const variation = input.variation;
+  const invocation = sandboxInvocation(
+    probe.isolation,
+    { workDir: input.dir, scratch: input.scratch },
+    normalisedEnvironment(input),
+    input.recipe.run,
+    variation,
+  );
+  if (variation?.home !== undefined && probe.isolation !== 'bubblewrap') await mkdir(variation.home, { recursive: true });
   const log = await runRecipe(input, invocation);
   const entries = await collectOutput(input.dir, input.recipe.output, input.maxOutputBytes ?? 1024 * 1024 * 1024);
   const artifact = packTgz(entries, input.sourceDateEpoch);
@@ -171,7 +198,7 @@ export async function runBuild(input: BuildInput): Promise<BuildOutput> {
   const machineSpecific = new Set(['PATH', 'HOME', 'TMPDIR']);
   const environment: BuildEnvironment = {
     variables: Object.fromEntries(Object.entries(invocation.inner).filter(([k]) => !machineSpecific.has(k))),
-    umask: '0022',
+    umask: (variation?.umask ?? '022').padStart(4, '0'),
     node: process.version,
     npm: toolVersion('npm'),
     platform: process.platform,
@@ -179,6 +206,7 @@ export async function runBuild(input: BuildInput): Promise<BuildOutput> {
     isolation: probe.isolation,
     isolationNotes: probe.notes,
     buildDir: invocation.buildDir,
+    ...(variation !== undefined ? { variation: { ...variation.record } } : {}),
   };
   return {
     result: {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Isolation } from '../model/build.js';
+import { BuildError } from './errors.js';
 
 /** Where the build sees its folders when a sandbox maps them to fixed paths. */
 export const SANDBOX_BUILD_DIR = '/build';
@@ -20,6 +21,23 @@ export interface SandboxFolders {
   readonly workDir: string;
   /** Scratch folder for HOME, TMPDIR and the synthetic /etc files. */
   readonly scratch: string;
+}
+
+/**
+ * Deliberate departures from the normalised sandbox, used only by `cairn build --vary` to
+ * reveal whether a project depends on one normalisation. A plain build passes none.
+ */
+export interface SandboxKnobs {
+  /** Octal umask the recipe's shell sets (default `022`). */
+  readonly umask?: string;
+  /** Hostname inside bubblewrap (default `cairn-build`); other isolations cannot set it. */
+  readonly hostname?: string;
+  /** Where bubblewrap mounts the working copy (default {@link SANDBOX_BUILD_DIR}). */
+  readonly buildDir?: string;
+  /** HOME as the recipe sees it: a path inside bubblewrap, a host folder otherwise. */
+  readonly home?: string;
+  /** Variables set last, over the normalised ones and those the sandbox adds (USER, HOME…). */
+  readonly variables?: Readonly<Record<string, string>>;
 }
 
 export interface Invocation {
@@ -43,8 +61,12 @@ function nodePrefix(): string {
   return path.dirname(path.dirname(process.execPath));
 }
 
-function bwrapArgs(folders: SandboxFolders | null): string[] {
-  const args = ['--die-with-parent', '--unshare-all', '--hostname', 'cairn-build', '--uid', '1000', '--gid', '1000'];
+export const SANDBOX_HOSTNAME = 'cairn-build';
+const UMASK = /^0?[0-7]{3}$/;
+const HOSTNAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function bwrapArgs(folders: SandboxFolders | null, knobs: SandboxKnobs = {}): string[] {
+  const args = ['--die-with-parent', '--unshare-all', '--hostname', knobs.hostname ?? SANDBOX_HOSTNAME, '--uid', '1000', '--gid', '1000'];
   args.push('--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/sbin', '/sbin');
   args.push('--ro-bind-try', '/lib64', '/lib64', '--ro-bind-try', '/etc/alternatives', '/etc/alternatives');
   const prefix = nodePrefix();
@@ -52,7 +74,8 @@ function bwrapArgs(folders: SandboxFolders | null): string[] {
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   if (folders) {
     args.push('--ro-bind', path.join(folders.scratch, 'etc', 'passwd'), '/etc/passwd', '--ro-bind', path.join(folders.scratch, 'etc', 'group'), '/etc/group');
-    args.push('--bind', folders.workDir, SANDBOX_BUILD_DIR, '--bind', path.join(folders.scratch, 'home'), SANDBOX_HOME, '--chdir', SANDBOX_BUILD_DIR);
+    const buildDir = knobs.buildDir ?? SANDBOX_BUILD_DIR;
+    args.push('--bind', folders.workDir, buildDir, '--bind', path.join(folders.scratch, 'home'), knobs.home ?? SANDBOX_HOME, '--chdir', buildDir);
   }
   return args;
 }
@@ -81,24 +104,58 @@ export function probeIsolation(env: Readonly<Record<string, string | undefined>>
   return probed;
 }
 
-/** Builds the command line that runs `script` under `isolation` with exactly `variables`. */
-export function sandboxInvocation(isolation: Isolation, folders: SandboxFolders, variables: Readonly<Record<string, string>>, script: string): Invocation {
-  const shell = ['/bin/sh', '-c', `umask 022\n${script}`];
+/**
+ * Builds the command line that runs `script` under `isolation` with exactly `variables`.
+ * `knobs` (for `--vary` only) override one normalisation each.
+ */
+export function sandboxInvocation(
+  isolation: Isolation,
+  folders: SandboxFolders,
+  variables: Readonly<Record<string, string>>,
+  script: string,
+  knobs: SandboxKnobs = {},
+): Invocation {
+  const umask = knobs.umask ?? '022';
+  if (!UMASK.test(umask)) throw new BuildError('BUILD_BAD_VARIATION', `umask must be three octal digits, got ${JSON.stringify(umask)}`);
+  const shell = ['/bin/sh', '-c', `umask ${umask}\n${script}`];
+  const overrides = knobs.variables ?? {};
+  if (knobs.hostname !== undefined && (isolation !== 'bubblewrap' || !HOSTNAME.test(knobs.hostname))) {
+    throw new BuildError(
+      'BUILD_BAD_VARIATION',
+      `the hostname can be set only under bubblewrap, to a DNS label (got ${JSON.stringify(knobs.hostname)} under ${isolation})`,
+    );
+  }
+  if (knobs.buildDir !== undefined && isolation !== 'bubblewrap') {
+    throw new BuildError(
+      'BUILD_BAD_VARIATION',
+      `the build directory can be remapped only under bubblewrap (got ${isolation}): build in another folder instead`,
+    );
+  }
   if (isolation === 'bubblewrap') {
-    writeFileSync(path.join(folders.scratch, 'etc', 'passwd'), `root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:builder:${SANDBOX_HOME}:/bin/sh\n`);
+    const home = knobs.home ?? SANDBOX_HOME;
+    const buildDir = knobs.buildDir ?? SANDBOX_BUILD_DIR;
+    for (const [what, p] of [
+      ['home', home],
+      ['build directory', buildDir],
+    ]) {
+      if (!path.posix.isAbsolute(p as string) || path.posix.normalize(p as string) !== p || p === '/') {
+        throw new BuildError('BUILD_BAD_VARIATION', `the sandbox ${what} must be a normalised absolute path, got ${JSON.stringify(p)}`);
+      }
+    }
+    writeFileSync(path.join(folders.scratch, 'etc', 'passwd'), `root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:builder:${home}:/bin/sh\n`);
     writeFileSync(path.join(folders.scratch, 'etc', 'group'), 'root:x:0:\nbuilder:x:1000:\n');
-    const inner = { ...variables, HOME: SANDBOX_HOME, TMPDIR: '/tmp', USER: 'builder', LOGNAME: 'builder' };
+    const inner = { ...variables, HOME: home, TMPDIR: '/tmp', USER: 'builder', LOGNAME: 'builder', ...overrides };
     const setenv = Object.entries(inner).flatMap(([k, v]) => ['--setenv', k, v]);
     return {
       file: 'bwrap',
-      args: [...bwrapArgs(folders), '--clearenv', ...setenv, '--', ...shell],
+      args: [...bwrapArgs(folders, knobs), '--clearenv', ...setenv, '--', ...shell],
       cwd: folders.workDir,
       env: { PATH: variables.PATH ?? '/usr/bin:/bin' },
       inner,
-      buildDir: SANDBOX_BUILD_DIR,
+      buildDir,
     };
   }
-  const inner = { ...variables, HOME: path.join(folders.scratch, 'home'), TMPDIR: path.join(folders.scratch, 'tmp') };
+  const inner = { ...variables, HOME: knobs.home ?? path.join(folders.scratch, 'home'), TMPDIR: path.join(folders.scratch, 'tmp'), ...overrides };
   if (isolation === 'unshare-net') return { file: 'unshare', args: ['-n', '--', ...shell], cwd: folders.workDir, env: inner, inner, buildDir: folders.workDir };
   return { file: shell[0] as string, args: shell.slice(1), cwd: folders.workDir, env: inner, inner, buildDir: folders.workDir };
 }

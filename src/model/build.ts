@@ -16,6 +16,11 @@ export interface BuildEnvironment {
   readonly isolationNotes: readonly string[];
   /** The build directory as the recipe saw it (`/build` in the sandbox, a temporary path otherwise). */
   readonly buildDir: string;
+  /**
+   * Present only on the diagnostic builds of `cairn build --vary`: each normalisation that was
+   * deliberately overridden (axis → what it was set to). Such a build is never shipped.
+   */
+  readonly variation?: Readonly<Record<string, string>>;
 }
 
 /** A dependency cairn installed from the cache before the recipe ran. */

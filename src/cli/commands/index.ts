@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { attestCommand } from './attest.js';
 import { auditLogCommand, auditVerifyCommand } from './audit.js';
+import { buildCommand } from './build.js';
 import { explainCommand } from './explain.js';
 import { keygenCommand } from './keygen.js';
 import { rebuildCommand } from './rebuild.js';
@@ -12,6 +13,7 @@ import { verifyCommand } from './verify.js';
 /** Every `cairn` command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  buildCommand,
   statusCommand,
   attestCommand,
   verifyCommand,
