@@ -2,10 +2,12 @@ import type { Command } from '../command.js';
 import { attestCommand } from './attest.js';
 import { auditLogCommand, auditVerifyCommand } from './audit.js';
 import { buildCommand } from './build.js';
+import { ciAuditCommand } from './ci.js';
 import { explainCommand } from './explain.js';
 import { keygenCommand } from './keygen.js';
 import { rebuildCommand } from './rebuild.js';
 import { runCommand } from './run.js';
+import { secretsBaselineCommand, secretsScanCommand } from './secrets.js';
 import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
 import { verifyCommand } from './verify.js';
@@ -19,6 +21,9 @@ export const COMMANDS: readonly Command[] = [
   verifyCommand,
   rebuildCommand,
   explainCommand,
+  ciAuditCommand,
+  secretsScanCommand,
+  secretsBaselineCommand,
   keygenCommand,
   auditVerifyCommand,
   auditLogCommand,
