@@ -4,7 +4,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO_ROOT } from './testkit.js';
 
-const CODE = /'((?:CLI|CONFIG|SOURCE|BUILD|ATTEST|SCAN|GATE|DEPLOY|RUNTIME|AUDIT|STORE|KEY|JSON|ARCHIVE|NOTE|CHECKPOINT|PROOF|MERKLE|EXPLAIN|ZIP|LOCKFILE|REBUILD)_[A-Z0-9_]+)'/g;
+const CODE =
+  /'((?:CLI|CONFIG|SOURCE|BUILD|ATTEST|SCAN|GATE|POLICY|DEPLOY|RUNTIME|AUDIT|STORE|KEY|JSON|ARCHIVE|NOTE|CHECKPOINT|PROOF|MERKLE|EXPLAIN|ZIP|LOCKFILE|REBUILD)_[A-Z0-9_]+)'/g;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -1,8 +1,17 @@
-import { canonicalDigest } from '../crypto/jcs.js';
-import { digestHex } from '../model/digest.js';
-import type { GateDecision, GateEvidence, RuleResult } from '../model/gate.js';
+import type { GateDecision, GateEvidence } from '../model/gate.js';
+import { transitionalBundle } from './default.js';
+import { gateInputFromEvidence } from './evidence.js';
+import { evaluateGate, gateDecisionOf } from './gate.js';
+import { EVALUATOR } from './kernel.js';
 
-export const BUILTIN_EVALUATOR = 'cairn-builtin/1';
+/**
+ * Compatibility path for the skeleton pipeline. The three hand-written rules are gone: this
+ * maps the skeleton's GateEvidence onto the gate input and evaluates the provenance and SBOM
+ * policies of the default CEL policy set (`policies/default`), the part whose evidence the
+ * skeleton gathers. Use `evaluateGate(input, bundle, { point, environment, now })` with a
+ * full `GateInput` instead; this shim goes once the pipeline fills one.
+ */
+export const BUILTIN_EVALUATOR = EVALUATOR;
 
 export interface GateContext {
   readonly environment: string;
@@ -10,45 +19,8 @@ export interface GateContext {
   readonly now: Date;
 }
 
-type Rule = (evidence: GateEvidence) => RuleResult;
-
-const RULES: readonly Rule[] = [
-  (e) => {
-    const id = 'provenance-verified';
-    if (!e.provenance.present) return { id, outcome: 'fail', message: 'no provenance attestation for this artifact' };
-    if (!e.provenance.signatureVerified) return { id, outcome: 'fail', message: `provenance did not verify: ${e.provenance.failure ?? 'unknown reason'}` };
-    return { id, outcome: 'pass', message: `DSSE signature verified by key ${e.provenance.keyid ?? '?'}` };
-  },
-  (e) => {
-    const id = 'artifact-digest-matches';
-    if (e.artifact.rehashed === null) return { id, outcome: 'fail', message: 'the artifact bytes are not available to rehash' };
-    if (e.artifact.rehashed !== e.artifact.digest)
-      return { id, outcome: 'fail', message: `stored artifact hashes to ${e.artifact.rehashed}, not ${e.artifact.digest}` };
-    if (!e.provenance.subjectDigests.includes(e.artifact.digest)) return { id, outcome: 'fail', message: 'no provenance subject names this artifact digest' };
-    return { id, outcome: 'pass', message: `artifact rehashed to ${e.artifact.digest}, equal to the provenance subject` };
-  },
-  (e) => {
-    const id = 'sbom-present';
-    if (!e.sbom.present) return { id, outcome: 'fail', message: 'no SBOM for this artifact' };
-    return { id, outcome: 'pass', message: `CycloneDX SBOM ${e.sbom.digest ?? ''} with ${e.sbom.components} components` };
-  },
-];
-
-/**
- * The built-in deploy gate: pure, it reads no file and no clock. Every rule must pass to
- * allow; the decision id is derived from the decision's own canonical content.
- */
+/** @deprecated Use evaluateGate with a GateInput and the active (or default) bundle. */
 export function evaluateBuiltinGate(evidence: GateEvidence, context: GateContext): GateDecision {
-  const rules = RULES.map((rule) => rule(evidence));
-  const body = {
-    subject: evidence.artifact.digest,
-    point: 'deploy' as const,
-    environment: context.environment,
-    allow: rules.every((r) => r.outcome === 'pass'),
-    rules,
-    inputDigest: canonicalDigest(evidence),
-    evaluator: BUILTIN_EVALUATOR,
-    decidedAt: context.now.toISOString(),
-  };
-  return { id: `dec_${digestHex(canonicalDigest(body)).slice(0, 24)}`, ...body };
+  const decision = evaluateGate(gateInputFromEvidence(evidence), transitionalBundle(), { point: 'deploy', environment: context.environment, now: context.now });
+  return gateDecisionOf(decision);
 }

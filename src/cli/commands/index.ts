@@ -5,6 +5,7 @@ import { buildCommand } from './build.js';
 import { ciAuditCommand } from './ci.js';
 import { explainCommand } from './explain.js';
 import { keygenCommand } from './keygen.js';
+import { POLICY_COMMANDS } from './policy.js';
 import { rebuildCommand } from './rebuild.js';
 import { runCommand } from './run.js';
 import { secretsBaselineCommand, secretsScanCommand } from './secrets.js';
@@ -27,5 +28,6 @@ export const COMMANDS: readonly Command[] = [
   keygenCommand,
   auditVerifyCommand,
   auditLogCommand,
+  ...POLICY_COMMANDS,
   stopCommand,
 ];
