@@ -27,7 +27,10 @@ export interface RunSummary {
   readonly sbom: string | null;
   readonly decisions: readonly { readonly environment: string; readonly id: string; readonly allow: boolean }[];
   readonly deployments: readonly { readonly environment: string; readonly endpoint: string; readonly releaseDigest: string }[];
-  readonly audit: { readonly seq: number; readonly hash: string } | null;
+  /** The audit log's checkpoint made at the end of the run (root hash in base64). */
+  readonly audit: { readonly size: number; readonly rootHash: string; readonly published: boolean } | null;
+  /** A receipt (c2sp.org/tlog-proof@v1) for each audit entry of the run; null while the checkpoint awaits witness cosignatures. */
+  readonly receipts: readonly { readonly action: string; readonly index: number; readonly receipt: string | null }[];
   readonly stateDir: string;
   readonly error: { readonly code: string; readonly message: string; readonly category: ErrorCategory } | null;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -66,21 +66,37 @@ describe('cairn run (the whole pipeline on a tiny project)', () => {
     assert.equal(wrong.events()[0]?.code, 'ATTEST_SUBJECT_DIGEST_MISMATCH');
   });
 
-  it('keeps an audit log that verifies, and fails verification after one row is altered', async () => {
+  it('keeps an audit log that verifies, hands out receipts that verify offline, and fails verification after one leaf is altered', async () => {
     const good = await cli(['audit', 'verify', '--state', state, '--json']);
-    assert.equal(good.code, 0, good.stdout);
-    const report = good.events()[0] as { ok: boolean; events: number };
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    const report = good.events()[0] as { ok: boolean; size: number; latestCheckpoint: number };
     assert.ok(report.ok);
-    assert.ok(report.events >= 10);
+    assert.ok(report.size >= 10);
+
+    const receipts = summary.receipts as { action: string; index: number; receipt: string | null }[];
+    assert.deepEqual(receipts.map((r) => r.action).slice(0, 2), ['run.start', 'source.snapshot']);
+    const finish = receipts.find((r) => r.action === 'run.finish');
+    assert.ok(finish?.receipt, 'the run.finish receipt is in the summary');
+    const receiptFile = path.join(scratch(), 'run-finish.tlog-proof');
+    writeFileSync(receiptFile, finish.receipt);
+    const key = (await cli(['audit', 'key', '--state', state, '--json'])).events()[0]?.verifierKey as string;
+    assert.equal(key, readFileSync(path.join(state, 'keys', 'log.vkey'), 'utf8').trim());
+    const offline = await cli(['audit', 'verify-receipt', receiptFile, '--log-key', key, '--json']);
+    assert.equal(offline.code, 0, offline.stdout + offline.stderr);
+    const verified = offline.events()[0] as { index: number; event: { action: string; actor: { identity: string; purpose: string } } };
+    assert.equal(verified.index, finish.index);
+    assert.deepEqual(verified.event.actor, { identity: 'tester@cairn.invalid', purpose: 'test run' });
+
     const copy = scratch();
     const db = new Database(path.join(state, 'cairn.db'));
     await db.backup(path.join(copy, 'cairn.db'));
     db.close();
+    cpSync(path.join(state, 'keys'), path.join(copy, 'keys'), { recursive: true });
     const tampered = new Database(path.join(copy, 'cairn.db'));
-    const row = tampered.prepare('SELECT seq, body FROM audit_events WHERE seq = 3').get() as { seq: number; body: string };
-    const body = JSON.parse(row.body);
-    body.actor = { ...body.actor, identity: 'someone-else' };
-    tampered.prepare('UPDATE audit_events SET body = ? WHERE seq = 3').run(JSON.stringify(body));
+    const row = tampered.prepare('SELECT leaf FROM audit_leaves WHERE idx = 3').get() as { leaf: Buffer };
+    const event = JSON.parse(row.leaf.toString('utf8'));
+    event.actor = { ...event.actor, identity: 'someone-else' };
+    tampered.prepare('UPDATE audit_leaves SET leaf = ? WHERE idx = 3').run(Buffer.from(JSON.stringify(event)));
     tampered.close();
     const bad = await cli(['audit', 'verify', '--state', copy, '--json']);
     assert.equal(bad.code, 1);
@@ -88,7 +104,7 @@ describe('cairn run (the whole pipeline on a tiny project)', () => {
     assert.equal(failed.ok, false);
     assert.deepEqual(
       failed.problems.map((p) => [p.code, p.path]),
-      [['AUDIT_HASH_MISMATCH', 'audit[3]']],
+      [['AUDIT_LEAF_HASH_MISMATCH', 'leaves[3]']],
     );
   });
 
@@ -98,6 +114,33 @@ describe('cairn run (the whole pipeline on a tiny project)', () => {
     const status = await cli(['status', '--state', state, '--json']);
     assert.equal(status.events()[0]?.status, 'stopped');
     assert.equal((await cli(['status', '--state', state, '--check'])).code, 1);
+  });
+});
+
+describe('cairn run --demo', () => {
+  it('ends by verifying the whole audit log and the run.finish receipt offline', async () => {
+    const repo = scratch();
+    const state = scratch();
+    commitTree(repo, TINY_PROJECT, 1_700_000_000);
+    const json = await cli(['run', repo, '--state', state, '--demo', '--json']);
+    assert.equal(json.code, 0, json.stdout + json.stderr);
+    const types = json.events().map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ['audit-verified', 'run-end']);
+    const check = json.events().find((e) => e.type === 'audit-verified') as {
+      log: { ok: boolean; size: number };
+      receipt: { ok: boolean; action: string; verifierKey: string };
+    };
+    assert.equal(check.log.ok, true);
+    assert.deepEqual([check.receipt.ok, check.receipt.action], [true, 'run.finish']);
+    assert.equal(check.receipt.verifierKey, readFileSync(path.join(state, 'keys', 'log.vkey'), 'utf8').trim());
+
+    const text = await cli(['run', repo, '--state', state, '--demo']);
+    assert.equal(text.code, 0, text.stdout + text.stderr);
+    const tail = text.stdout.trimEnd().split('\n').slice(-7).join('\n');
+    assert.match(tail, /^audit, checked at the end of the demo:$/m);
+    assert.match(tail, /log +cairn\.local\/[0-9a-f]{8}: \d+ entries, \d+ checkpoints — verified/);
+    assert.match(tail, /receipt +run\.finish \(entry #\d+\) verified offline/);
+    assert.match(tail, /cairn audit verify-receipt run\.tlog-proof --log-key/);
   });
 });
 

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { envelopeBytes, signStatement } from '../attest/sign.js';
 import { provenanceStatement } from '../attest/provenance.js';
 import { verifyAttestation } from '../attest/verify.js';
-import { appendEvent } from '../audit/chain.js';
 import { runBuild } from '../build/run.js';
 import { sha256Digest } from '../crypto/digest.js';
 import { canonicalDigest, canonicalize } from '../crypto/jcs.js';
@@ -67,8 +66,13 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   const project = path.resolve(options.projectDir);
   const stages: StageRecord[] = [];
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'cairn-run-'));
-  const audit = (action: string, subjects: readonly Digest[], payloadDigest: Digest) =>
-    appendEvent(store, { actor: options.actor, action, subjects, payloadDigest }, clock);
+  const log = await options.state.audit();
+  const logged: { action: string; index: number }[] = [];
+  const audit = async (action: string, subjects: readonly Digest[], payloadDigest: Digest) => {
+    const entry = await log.append({ actor: options.actor, action, subjects, payloadDigest }, clock());
+    logged.push({ action, index: entry.index });
+    return entry;
+  };
 
   let run: RunRecord = { id: runId, project, startedAt: started.toISOString(), finishedAt: null, outcome: 'running', stages, artifactDigest: null };
   await store.putRun(run);
@@ -292,13 +296,15 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
 
   run = { ...run, stages, outcome, finishedAt: clock().toISOString() };
   await store.updateRun(run);
-  const finishEvent = await audit('run.finish', run.artifactDigest ? [run.artifactDigest] : [], canonicalDigest(run));
+  await audit('run.finish', run.artifactDigest ? [run.artifactDigest] : [], canonicalDigest(run));
+  const { checkpoint, receipts } = await log.receiptsFor(logged);
   return {
     runId,
     outcome,
     project,
     ...summary,
-    audit: { seq: finishEvent.seq, hash: finishEvent.hash },
+    audit: { size: checkpoint.size, rootHash: checkpoint.rootHash.toString('base64'), published: checkpoint.published },
+    receipts,
     stateDir: options.state.dir,
     error: failure,
   };

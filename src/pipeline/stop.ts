@@ -1,4 +1,3 @@
-import { appendEvent } from '../audit/chain.js';
 import { canonicalDigest } from '../crypto/jcs.js';
 import { LocalTarget } from '../deploy/local.js';
 import type { Actor } from '../model/audit.js';
@@ -14,10 +13,9 @@ export async function stopEnvironments(state: State, environments: readonly stri
     const wasRunning = await target.stop(deployment);
     const next = { ...deployment, status: 'stopped' as const };
     await state.store.putDeployment(next);
-    await appendEvent(
-      state.store,
+    await (await state.audit()).append(
       { actor, action: 'deploy.stop', subjects: [deployment.releaseDigest], payloadDigest: canonicalDigest({ ...next, wasRunning }) },
-      clock,
+      clock(),
     );
     stopped.push(environment);
   }

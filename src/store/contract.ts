@@ -1,14 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { sha256Digest, sha256Hex } from '../crypto/digest.js';
-import { canonicalize } from '../crypto/jcs.js';
-import type { AuditEvent } from '../model/audit.js';
+import { sha256Digest } from '../crypto/digest.js';
+import {
+  appendToFrontier,
+  EMPTY_FRONTIER,
+  emptyRoot,
+  type Frontier,
+  leafHash,
+  MerkleTree,
+  nodeHash,
+  rootFromFrontier,
+  rootFromLeafHashes,
+} from '../crypto/merkle.js';
 import type { Digest } from '../model/digest.js';
 import type { EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
 import type { Deployment, Release } from '../model/release.js';
 import type { RunRecord } from '../model/run.js';
-import { type AuditHead, type Store, StoreError, type StoreErrorCode } from './port.js';
+import { type AuditAppend, type AuditCheckpointRow, type AuditLeafRow, type AuditTreeHead, type Store, StoreError, type StoreErrorCode } from './port.js';
 
 /**
  * The behaviour every `Store` adapter must show. `open` must return a store over empty storage
@@ -32,7 +41,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const second = await store.migrate();
         assert.ok(Number.isSafeInteger(first) && first >= 1, `version ${first}`);
         assert.equal(second, first);
-        assert.equal(await store.auditHead(), null);
+        assert.equal((await store.auditTreeHead()).size, 0);
       });
     });
 
@@ -254,126 +263,209 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('audit log', () => {
-      it('is empty before the first append', async (t) => {
+      it('starts empty: size 0, the empty root, no frontier, no leaves, no checkpoints', async (t) => {
         const store = await fresh(t);
-        assert.equal(await store.auditHead(), null);
-        assert.deepEqual(await store.listAudit(1, 10), []);
+        const head = await store.auditTreeHead();
+        assert.equal(head.size, 0);
+        assert.deepEqual(head.rootHash, emptyRoot());
+        assert.deepEqual(head.frontier, []);
+        assert.deepEqual(await store.listAuditLeaves(0, 10), []);
+        assert.deepEqual(await store.listAuditCheckpoints(), []);
+        assert.equal(await store.latestAuditCheckpoint(false), null);
       });
 
-      it('passes null to the first build and chains the first event onto 64 zeros', async (t) => {
+      it('passes each append the current head and stores its leaves and new head', async (t) => {
         const store = await fresh(t);
-        const seen: (AuditHead | null)[] = [];
-        const event = await store.appendAudit((head) => {
-          seen.push(head);
-          return auditEvent(head, 'run.start');
+        const seen: number[] = [];
+        const first = await store.appendAuditLeaves((head) => {
+          seen.push(head.size);
+          return auditAppend(head, ['a', 'b', 'c']);
         });
-        assert.deepEqual(seen, [null]);
-        assert.equal(event.seq, 1);
-        assert.equal(event.prevHash, '0'.repeat(64));
-        assert.deepEqual(await store.auditHead(), { seq: 1, hash: event.hash });
-      });
-
-      it('passes each build the previous event as head, so seq increments and hashes chain', async (t) => {
-        const store = await fresh(t);
-        const first = await store.appendAudit((head) => auditEvent(head, 'run.start'));
-        let seen: AuditHead | null = null;
-        const second = await store.appendAudit((head) => {
-          seen = head;
-          return auditEvent(head, 'deploy');
+        const second = await store.appendAuditLeaves((head) => {
+          seen.push(head.size);
+          return auditAppend(head, ['d']);
         });
-        assert.deepEqual(seen, { seq: first.seq, hash: first.hash });
-        assert.equal(second.seq, 2);
-        assert.equal(second.prevHash, first.hash);
-        assert.deepEqual(await store.auditHead(), { seq: 2, hash: second.hash });
-        assert.deepEqual(await store.listAudit(1, 10), [first, second]);
+        assert.deepEqual(seen, [0, 3]);
+        assert.deepEqual(
+          second.leaves.map((l) => l.index),
+          [3],
+        );
+        const head = await store.auditTreeHead();
+        assert.equal(head.size, 4);
+        assert.deepEqual(head.rootHash, rootFromLeafHashes(['a', 'b', 'c', 'd'].map((e) => leafHash(Buffer.from(e)))));
+        assert.deepEqual(head.frontier, second.head.frontier);
+        assert.deepEqual(await store.listAuditLeaves(0, 10), [...first.leaves, ...second.leaves]);
       });
 
-      it('refuses an event that does not extend the head with STORE_CONFLICT, storing nothing', async (t) => {
+      it('round-trips leaf bytes exactly, binary and empty ones included', async (t) => {
         const store = await fresh(t);
-        const first = await store.appendAudit((head) => auditEvent(head, 'run.start'));
+        const bytes = [Buffer.alloc(0), Buffer.from([0, 1, 2, 255, 0]), Buffer.from('é\u0000\n', 'utf8')];
+        const appended = await store.appendAuditLeaves((head) => auditAppendBytes(head, bytes));
+        assert.deepEqual(
+          (await store.listAuditLeaves(0, 10)).map((l) => l.leaf),
+          bytes,
+        );
+        assert.deepEqual(await store.listAuditLeaves(0, 10), appended.leaves);
+      });
+
+      it('refuses an append that does not extend the head with STORE_CONFLICT, storing nothing', async (t) => {
+        const store = await fresh(t);
+        await store.appendAuditLeaves((head) => auditAppend(head, ['a']));
+        const before = await store.auditTreeHead();
         await rejectsWith(
-          store.appendAudit((head) => auditEvent(head ? { seq: head.seq + 1, hash: head.hash } : null, 'skip')),
+          store.appendAuditLeaves((head) => auditAppend({ ...head, size: head.size + 1 }, ['skip'])),
           'STORE_CONFLICT',
         );
         await rejectsWith(
-          store.appendAudit((head) => auditEvent(head ? { seq: head.seq, hash: 'f'.repeat(64) } : null, 'fork')),
+          store.appendAuditLeaves((head) => {
+            const append = auditAppend(head, ['x', 'y']);
+            return { ...append, head: { ...append.head, size: append.head.size + 1 } };
+          }),
           'STORE_CONFLICT',
         );
-        assert.deepEqual(await store.auditHead(), { seq: 1, hash: first.hash });
-        assert.deepEqual(await store.listAudit(1, 10), [first]);
+        await rejectsWith(
+          store.appendAuditLeaves((head) => {
+            const append = auditAppend(head, ['x']);
+            return { ...append, leaves: append.leaves.map((l) => ({ ...l, leafHash: Buffer.alloc(31) })) };
+          }),
+          'STORE_CONFLICT',
+        );
+        assert.deepEqual(await store.auditTreeHead(), before);
+        assert.equal((await store.listAuditLeaves(0, 10)).length, 1);
       });
 
       it("rethrows the build callback's own error and stores nothing", async (t) => {
         const store = await fresh(t);
         const failure = new Error('no payload');
         await assert.rejects(
-          store.appendAudit(() => {
+          store.appendAuditLeaves(() => {
             throw failure;
           }),
           (error) => error === failure,
         );
-        assert.equal(await store.auditHead(), null);
-        await store.appendAudit((head) => auditEvent(head, 'after-failure'));
-        assert.equal((await store.auditHead())?.seq, 1);
+        assert.equal((await store.auditTreeHead()).size, 0);
+        await store.appendAuditLeaves((head) => auditAppend(head, ['after-failure']));
+        assert.equal((await store.auditTreeHead()).size, 1);
       });
 
-      it('lists events from a seq, ascending, a page at a time', async (t) => {
+      it('lists leaves from an index, ascending, a page at a time', async (t) => {
         const store = await fresh(t);
-        const events: AuditEvent[] = [];
-        for (let i = 0; i < 5; i++) events.push(await store.appendAudit((head) => auditEvent(head, `step-${i}`)));
-        assert.deepEqual(await store.listAudit(1, 2), events.slice(0, 2));
-        assert.deepEqual(await store.listAudit(3, 2), events.slice(2, 4));
-        assert.deepEqual(await store.listAudit(5, 2), events.slice(4));
-        assert.deepEqual(await store.listAudit(6, 2), []);
-        assert.deepEqual(await store.listAudit(0, 100), events);
-        assert.deepEqual(await store.listAudit(2, 0), []);
+        const { leaves } = await store.appendAuditLeaves((head) => auditAppend(head, ['0', '1', '2', '3', '4']));
+        assert.deepEqual(await store.listAuditLeaves(0, 2), leaves.slice(0, 2));
+        assert.deepEqual(await store.listAuditLeaves(2, 2), leaves.slice(2, 4));
+        assert.deepEqual(await store.listAuditLeaves(4, 2), leaves.slice(4));
+        assert.deepEqual(await store.listAuditLeaves(5, 2), []);
+        assert.deepEqual(await store.listAuditLeaves(1, 0), []);
+        await assert.rejects(store.listAuditLeaves(-1, 2), RangeError);
       });
 
-      it('serialises concurrent appends into one unbroken chain', async (t) => {
+      it('reads the hash rows of the indexes asked for, skipping those that do not exist', async (t) => {
         const store = await fresh(t);
-        const appended = await Promise.all(Array.from({ length: 20 }, (_, i) => store.appendAudit((head) => auditEvent(head, `concurrent-${i}`))));
+        const { leaves } = await store.appendAuditLeaves((head) => auditAppend(head, ['0', '1', '2', '3']));
+        const rows = await store.getAuditHashes([3, 1, 9]);
         assert.deepEqual(
-          appended.map((e) => e.seq).sort((a, b) => a - b),
-          range(1, 20),
+          rows,
+          [leaves[1], leaves[3]].map((l) => ({ index: l?.index, leafHash: l?.leafHash, subtrees: l?.subtrees })),
         );
-        assertChain(await store.listAudit(1, 100), 20);
-        assert.equal((await store.auditHead())?.seq, 20);
+        assert.deepEqual(await store.getAuditHashes([]), []);
+      });
+
+      it('sequences concurrent appends: no index repeats or skips, and the head covers them all', async (t) => {
+        const store = await fresh(t);
+        const appended = await Promise.all(Array.from({ length: 20 }, (_, i) => store.appendAuditLeaves((head) => auditAppend(head, [`concurrent-${i}`]))));
+        assert.deepEqual(
+          appended.map((a) => a.leaves[0]?.index).sort((a, b) => (a ?? 0) - (b ?? 0)),
+          range(0, 19),
+        );
+        await assertAuditTree(store, 20);
+      });
+
+      it('stores checkpoints once per size and lists them by size', async (t) => {
+        const store = await fresh(t);
+        const two = checkpointRow(2, 'note two', null);
+        const one = checkpointRow(1, 'note one', '2025-01-01T00:00:01.000Z');
+        assert.deepEqual(await store.putAuditCheckpoint(two), two);
+        assert.deepEqual(await store.putAuditCheckpoint(one), one);
+        assert.deepEqual(await store.putAuditCheckpoint(one), one, 'the same checkpoint again is accepted');
+        await rejectsWith(store.putAuditCheckpoint(checkpointRow(1, 'another note', null)), 'STORE_CONFLICT');
+        assert.deepEqual(await store.listAuditCheckpoints(), [one, two]);
+        assert.deepEqual(await store.latestAuditCheckpoint(false), two);
+        assert.deepEqual(await store.latestAuditCheckpoint(true), one);
+      });
+
+      it('updates cosignatures and publication atomically, even when concurrent', async (t) => {
+        const store = await fresh(t);
+        await store.putAuditCheckpoint(checkpointRow(3, 'note three', null));
+        await rejectsWith(
+          store.updateAuditCheckpoint(4, (c) => c),
+          'STORE_NOT_FOUND',
+        );
+        const lines = Array.from({ length: 10 }, (_, i) => `\u2014 witness-${i} AAAA`);
+        await Promise.all(lines.map((line) => store.updateAuditCheckpoint(3, (c) => ({ cosignatures: [...c.cosignatures, line], publishedAt: null }))));
+        const published = await store.updateAuditCheckpoint(3, (c) => ({ cosignatures: c.cosignatures, publishedAt: '2025-01-02T00:00:00.000Z' }));
+        assert.deepEqual([...published.cosignatures].sort(), [...lines].sort());
+        assert.deepEqual(await store.latestAuditCheckpoint(true), published);
+        await assert.rejects(
+          store.updateAuditCheckpoint(3, () => ({ cosignatures: ['two\nlines'], publishedAt: null })),
+          RangeError,
+        );
+        assert.deepEqual(await store.latestAuditCheckpoint(true), published);
       });
     });
   });
 }
 
-/** Asserts `events` are seq 1..count, each linked to the one before by prevHash and hashed correctly. */
-export function assertChain(events: readonly AuditEvent[], count: number): void {
+/** Asserts the store holds leaves 0..count-1 and a head whose root and frontier are theirs. */
+export async function assertAuditTree(store: Store, count: number): Promise<void> {
+  const leaves = await store.listAuditLeaves(0, count + 10);
   assert.deepEqual(
-    events.map((e) => e.seq),
-    range(1, count),
+    leaves.map((l) => l.index),
+    range(0, count - 1),
   );
-  let prevHash = '0'.repeat(64);
-  for (const event of events) {
-    assert.equal(event.prevHash, prevHash, `event ${event.seq} does not link to its predecessor`);
-    assert.equal(event.hash, hashOf(event), `event ${event.seq} is not the event that was hashed`);
-    prevHash = event.hash;
+  const tree = new MerkleTree();
+  for (const leaf of leaves) {
+    assert.deepEqual(leaf.leafHash, leafHash(leaf.leaf), `leaf ${leaf.index} is not the leaf that was hashed`);
+    tree.append(leaf.leafHash);
+    const closed: Buffer[] = [];
+    for (let level = 1; (leaf.index + 1) % 2 ** level === 0; level++) closed.push(tree.perfectSubtreeHash(level, (leaf.index + 1) / 2 ** level - 1) as Buffer);
+    assert.deepEqual(leaf.subtrees, Buffer.concat(closed), `leaf ${leaf.index} does not store the subtrees it completed`);
   }
+  const head = await store.auditTreeHead();
+  assert.equal(head.size, count);
+  assert.deepEqual(head.rootHash, rootFromLeafHashes(leaves.map((l) => l.leafHash)));
+  let frontier: Frontier = EMPTY_FRONTIER;
+  for (const leaf of leaves) frontier = appendToFrontier(frontier, leaf.leafHash);
+  assert.deepEqual(head.frontier, frontier.hashes);
 }
 
-/** An audit event chained onto `head`, the way a well-behaved appender builds one. */
-export function auditEvent(head: AuditHead | null, action: string): AuditEvent {
-  const unhashed = {
-    seq: (head?.seq ?? 0) + 1,
-    time: '2025-01-01T00:00:00.000Z',
-    actor: { identity: 'ci@example.test', purpose: 'contract test' },
-    action,
-    subjects: [digest('artifact')],
-    payloadDigest: digest(action),
-    prevHash: head?.hash ?? '0'.repeat(64),
-  };
-  return { ...unhashed, hash: sha256Hex(canonicalize(unhashed)) };
+/** The append a well-behaved sequencer makes for text entries on top of `head`. */
+export function auditAppend(head: AuditTreeHead, entries: readonly string[]): AuditAppend {
+  return auditAppendBytes(
+    head,
+    entries.map((e) => Buffer.from(e, 'utf8')),
+  );
 }
 
-function hashOf(event: AuditEvent): string {
-  const { hash: _hash, ...unhashed } = event;
-  return sha256Hex(canonicalize(unhashed));
+function auditAppendBytes(head: AuditTreeHead, entries: readonly Buffer[]): AuditAppend {
+  const stack = [...head.frontier];
+  let size = head.size;
+  const leaves: AuditLeafRow[] = entries.map((leaf) => {
+    const hash = leafHash(leaf);
+    const closed: Buffer[] = [];
+    let node = hash;
+    for (let i = size; i % 2 === 1; i = (i - 1) / 2) {
+      node = nodeHash(stack.pop() as Buffer, node);
+      closed.push(node);
+    }
+    stack.push(node);
+    return { index: size++, leaf, leafHash: hash, subtrees: Buffer.concat(closed) };
+  });
+  return { leaves, head: { size, rootHash: rootFromFrontier({ size, hashes: stack }), frontier: stack } };
+}
+
+/** A checkpoint row with a stand-in note (the store does not read notes). */
+function checkpointRow(size: number, note: string, publishedAt: string | null): AuditCheckpointRow {
+  return { size, rootHash: Buffer.alloc(32, size), note, cosignatures: [], createdAt: '2025-01-01T00:00:00.000Z', publishedAt };
 }
 
 async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode): Promise<void> {

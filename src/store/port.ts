@@ -1,5 +1,4 @@
 import { CairnError, type CairnErrorOptions } from '../model/errors.js';
-import type { AuditEvent } from '../model/audit.js';
 import type { Digest } from '../model/digest.js';
 import type { EvidenceKind, EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
@@ -17,10 +16,48 @@ export interface StoreCapabilities {
   readonly sharedWriters: boolean;
 }
 
-/** The last audit event, as the sequencer needs it to chain the next one. */
-export interface AuditHead {
-  readonly seq: number;
-  readonly hash: string;
+/**
+ * The audit log's tree head: the one row the sequencer locks. `frontier` holds the roots of
+ * the perfect subtrees that make up leaves [0, size), largest first (one per set bit of size).
+ */
+export interface AuditTreeHead {
+  readonly size: number;
+  readonly rootHash: Buffer;
+  readonly frontier: readonly Buffer[];
+}
+
+/**
+ * One stored log entry. `subtrees` holds the roots of the perfect subtrees that appending this
+ * leaf completed, level 1 upwards, 32 bytes each (empty for an even index): every interior
+ * node of the tree is stored exactly once, with the leaf that closed it.
+ */
+export interface AuditLeafRow {
+  readonly index: number;
+  readonly leaf: Buffer;
+  readonly leafHash: Buffer;
+  readonly subtrees: Buffer;
+}
+
+/** The hashes of one stored entry, without its bytes: what proofs read. */
+export type AuditHashRow = Omit<AuditLeafRow, 'leaf'>;
+
+/** What one sequenced append writes: leaves numbered from the old head's size, and the new head. */
+export interface AuditAppend {
+  readonly leaves: readonly AuditLeafRow[];
+  readonly head: AuditTreeHead;
+}
+
+/** A checkpoint the log signed, with the witness cosignatures gathered for it. */
+export interface AuditCheckpointRow {
+  readonly size: number;
+  readonly rootHash: Buffer;
+  /** The signed note as the log signed it (body, blank line, the log's signature line). */
+  readonly note: string;
+  /** Witness cosignature lines (without newlines), in the order they were added. */
+  readonly cosignatures: readonly string[];
+  readonly createdAt: string;
+  /** When the checkpoint met the witness quorum and could be handed out; null until then. */
+  readonly publishedAt: string | null;
 }
 
 export interface EvidenceQuery {
@@ -64,14 +101,36 @@ export interface Store {
   getDeployment(environment: string): Promise<Deployment | null>;
 
   /**
-   * Appends one audit event atomically: `build` receives the current head (null when the log is
-   * empty) and returns the event to store, whose `seq` must be head.seq + 1 (or 1). Concurrent
-   * appenders are serialised, so the chain never forks.
+   * Appends a batch of audit leaves in one durable transaction, under the sequencer lock:
+   * `build` receives the current tree head and returns the leaves (indexes head.size,
+   * head.size + 1, …) and the new head (size head.size + leaves). Concurrent appenders, in
+   * this process or another, take turns, so indexes never repeat or skip. Throws
+   * STORE_CONFLICT, writing nothing, when the append does not extend the head it was given.
    */
-  appendAudit(build: (head: AuditHead | null) => AuditEvent): Promise<AuditEvent>;
-  /** Events with seq >= fromSeq, ascending, at most `limit`. */
-  listAudit(fromSeq: number, limit: number): Promise<AuditEvent[]>;
-  auditHead(): Promise<AuditHead | null>;
+  appendAuditLeaves(build: (head: AuditTreeHead) => AuditAppend): Promise<AuditAppend>;
+  auditTreeHead(): Promise<AuditTreeHead>;
+  /** Stored leaves with index >= fromIndex, ascending, at most `limit`. */
+  listAuditLeaves(fromIndex: number, limit: number): Promise<AuditLeafRow[]>;
+  /** The hash rows of the given leaf indexes (those that exist), ascending. */
+  getAuditHashes(indexes: readonly number[]): Promise<AuditHashRow[]>;
+
+  /**
+   * Stores a signed checkpoint; idempotent for the same note at the same size. A different
+   * note for a size already checkpointed throws STORE_CONFLICT and changes nothing.
+   */
+  putAuditCheckpoint(checkpoint: AuditCheckpointRow): Promise<AuditCheckpointRow>;
+  /**
+   * Rewrites a checkpoint's cosignatures and publication time atomically: `update` receives
+   * the stored row and returns the new values. Throws STORE_NOT_FOUND when there is no checkpoint of that size.
+   */
+  updateAuditCheckpoint(
+    size: number,
+    update: (current: AuditCheckpointRow) => Pick<AuditCheckpointRow, 'cosignatures' | 'publishedAt'>,
+  ): Promise<AuditCheckpointRow>;
+  /** Every stored checkpoint, ascending by size. */
+  listAuditCheckpoints(): Promise<AuditCheckpointRow[]>;
+  /** The checkpoint of the largest size (only among published ones when `published`), or null. */
+  latestAuditCheckpoint(published: boolean): Promise<AuditCheckpointRow | null>;
 }
 
 /** Content-addressed blobs (artifacts, envelopes, SBOMs, decisions) on disk. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { escapeIdentifier, Pool } from 'pg';
-import { assertChain, auditEvent, storeContract } from './contract.js';
+import { assertAuditTree, auditAppend, storeContract } from './contract.js';
 import { StoreError } from './port.js';
 import { openPostgresStore } from './postgres.js';
 
@@ -52,9 +52,9 @@ describe('PostgreSQL store', { skip }, () => {
     });
     await a.migrate();
     await b.migrate();
-    await a.appendAudit((head) => auditEvent(head, 'only-in-a'));
-    assert.equal((await a.auditHead())?.seq, 1);
-    assert.equal(await b.auditHead(), null);
+    await a.appendAuditLeaves((head) => auditAppend(head, ['only-in-a']));
+    assert.equal((await a.auditTreeHead()).size, 1);
+    assert.equal((await b.auditTreeHead()).size, 0);
   });
 
   it('lets concurrent migrators of one schema finish at the same version', async (t) => {
@@ -63,7 +63,7 @@ describe('PostgreSQL store', { skip }, () => {
     t.after(() => Promise.all(stores.map((s) => s.close())));
     const versions = await Promise.all(stores.map((s) => s.migrate()));
     assert.equal(new Set(versions).size, 1);
-    assert.equal(await stores[0]?.auditHead(), null);
+    assert.equal((await stores[0]?.auditTreeHead())?.size, 0);
   });
 
   it('refuses a database migrated by a newer cairn with STORE_MIGRATION', async (t) => {
@@ -80,7 +80,31 @@ describe('PostgreSQL store', { skip }, () => {
     await assert.rejects(store.migrate(), (error) => error instanceof StoreError && error.code === 'STORE_MIGRATION');
   });
 
-  it('chains concurrent appends from two stores (two pools) on one schema into one log', async (t) => {
+  it('migrates a schema of version 1 (the hash chain) to the Merkle log', async (t) => {
+    const schema = freshSchema();
+    const first = await openPostgresStore(serverUrl, { schema });
+    await first.migrate();
+    await first.close();
+    const admin = new Pool({ connectionString: serverUrl, max: 1, options: `-c search_path=${schema}` });
+    try {
+      await admin.query(`DELETE FROM schema_migrations WHERE version > 1;
+        DROP TABLE audit_leaves; DROP TABLE audit_tree; DROP TABLE audit_checkpoints;
+        CREATE TABLE audit_events (seq bigint PRIMARY KEY, hash text NOT NULL UNIQUE, prev_hash text NOT NULL UNIQUE, body text NOT NULL);
+        CREATE TABLE audit_head (id smallint PRIMARY KEY, seq bigint NOT NULL, hash text);
+        INSERT INTO audit_head VALUES (1, 1, '${'a'.repeat(64)}');
+        INSERT INTO audit_events VALUES (1, '${'a'.repeat(64)}', '${'0'.repeat(64)}', '{}');`);
+    } finally {
+      await admin.end();
+    }
+    const store = await openPostgresStore(serverUrl, { schema });
+    t.after(() => store.close());
+    assert.ok((await store.migrate()) >= 2);
+    assert.equal((await store.auditTreeHead()).size, 0);
+    await store.appendAuditLeaves((h) => auditAppend(h, ['first']));
+    await assertAuditTree(store, 1);
+  });
+
+  it('sequences concurrent appends from two stores (two pools) on one schema into one log', async (t) => {
     const schema = freshSchema();
     const a = await openPostgresStore(serverUrl, { schema });
     const b = await openPostgresStore(serverUrl, { schema });
@@ -90,11 +114,11 @@ describe('PostgreSQL store', { skip }, () => {
     });
     await a.migrate();
     await b.migrate();
-    const appends = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).appendAudit((head) => auditEvent(head, `writer-${i % 2}-${i}`)));
-    const events = await Promise.all(appends);
-    assert.equal(new Set(events.map((e) => e.seq)).size, 40);
-    assertChain(await a.listAudit(1, 100), 40);
-    assert.deepEqual(await b.auditHead(), await a.auditHead());
+    const appends = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).appendAuditLeaves((head) => auditAppend(head, [`writer-${i % 2}-${i}`])));
+    const appended = await Promise.all(appends);
+    assert.equal(new Set(appended.map((e) => e.leaves[0]?.index)).size, 40);
+    await assertAuditTree(a, 40);
+    assert.deepEqual(await b.auditTreeHead(), await a.auditTreeHead());
   });
 
   it('lets one of two stores win a concurrent desired-state write', async (t) => {

@@ -1,20 +1,34 @@
 import { DatabaseError, escapeIdentifier, Pool, type PoolClient } from 'pg';
 import { canonicalize } from '../crypto/jcs.js';
-import type { AuditEvent } from '../model/audit.js';
 import type { Digest } from '../model/digest.js';
 import type { EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
 import type { Deployment, DesiredState, Release } from '../model/release.js';
 import type { RunRecord } from '../model/run.js';
-import { type AuditHead, type EvidenceQuery, type Store, type StoreCapabilities, StoreError } from './port.js';
 import {
-  callBuild,
-  checkExtendsHead,
+  type AuditAppend,
+  type AuditCheckpointRow,
+  type AuditHashRow,
+  type AuditLeafRow,
+  type AuditTreeHead,
+  type EvidenceQuery,
+  type Store,
+  type StoreCapabilities,
+  StoreError,
+} from './port.js';
+import {
+  callBack,
+  checkAppendExtends,
+  checkCheckpointRow,
+  checkIndex,
   checkLimit,
   checkRevision,
-  checkSeq,
   checkSameDecision,
+  decodeCosignatures,
+  decodeFrontier,
   decodeRecord,
+  encodeCosignatures,
+  encodeFrontier,
   encodeRecord,
   translateErrors,
   desiredFromRow,
@@ -101,6 +115,39 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, NULL);
   `,
+  // The Merkle transparency log replaces the hash chain (whose events are dropped: none shipped).
+  `
+  DROP TABLE audit_events;
+  DROP TABLE audit_head;
+
+  -- subtrees: the roots of the perfect subtrees this leaf completed, level 1 upwards, 32 bytes each.
+  CREATE TABLE audit_leaves (
+    idx bigint PRIMARY KEY CHECK (idx >= 0),
+    leaf bytea NOT NULL,
+    leaf_hash bytea NOT NULL,
+    subtrees bytea NOT NULL
+  );
+
+  -- The one row every appender locks (the sequencer): size, root and the frontier
+  -- (perfect-subtree roots covering [0, size), largest first).
+  CREATE TABLE audit_tree (
+    id smallint PRIMARY KEY CHECK (id = 1),
+    size bigint NOT NULL CHECK (size >= 0),
+    root bytea NOT NULL,
+    frontier bytea NOT NULL
+  );
+  INSERT INTO audit_tree (id, size, root, frontier) VALUES (1, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'), ''::bytea);
+
+  CREATE TABLE audit_checkpoints (
+    size bigint PRIMARY KEY CHECK (size >= 0),
+    root bytea NOT NULL,
+    note text NOT NULL,
+    cosignatures text NOT NULL DEFAULT '',
+    created_at text NOT NULL,
+    published_at text
+  );
+  CREATE INDEX audit_checkpoints_published ON audit_checkpoints (size) WHERE published_at IS NOT NULL;
+  `,
 ];
 
 interface BodyRow {
@@ -108,9 +155,26 @@ interface BodyRow {
 }
 
 /** bigint columns arrive as strings. */
-interface HeadRow {
-  seq: string;
-  hash: string | null;
+interface TreeRow {
+  size: string;
+  root: Buffer;
+  frontier: Buffer;
+}
+
+interface LeafRow {
+  idx: string;
+  leaf: Buffer;
+  leaf_hash: Buffer;
+  subtrees: Buffer;
+}
+
+interface CheckpointRow {
+  size: string;
+  root: Buffer;
+  note: string;
+  cosignatures: string;
+  created_at: string;
+  published_at: string | null;
 }
 
 /**
@@ -344,46 +408,131 @@ class PostgresStore implements Store {
     });
   }
 
-  appendAudit(build: (head: AuditHead | null) => AuditEvent): Promise<AuditEvent> {
-    return this.#run('appending an audit event', () =>
+  appendAuditLeaves(build: (head: AuditTreeHead) => AuditAppend): Promise<AuditAppend> {
+    return this.#run('appending to the audit log', () =>
       this.#transaction(async (client) => {
-        // The row lock is held until commit, so appenders in every process take turns here.
-        const { rows } = await client.query<HeadRow>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
-        const head = headFromRow(rows[0]);
-        const event = callBuild(build, head);
-        checkExtendsHead(head, event);
-        await client.query('INSERT INTO audit_events (seq, hash, prev_hash, body) VALUES ($1, $2, $3, $4)', [
-          event.seq,
-          event.hash,
-          event.prevHash,
-          encodeRecord(event),
+        // The sequencer: the row lock is held until commit, so appenders in every process take turns here.
+        const { rows } = await client.query<TreeRow>('SELECT size, root, frontier FROM audit_tree WHERE id = 1 FOR UPDATE');
+        const head = treeHeadFromRow(rows[0]);
+        const append = callBack(build, head);
+        checkAppendExtends(head, append);
+        if (append.leaves.length > 0) {
+          await client.query(
+            'INSERT INTO audit_leaves (idx, leaf, leaf_hash, subtrees) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[])',
+            [append.leaves.map((l) => l.index), append.leaves.map((l) => l.leaf), append.leaves.map((l) => l.leafHash), append.leaves.map((l) => l.subtrees)],
+          );
+        }
+        await client.query('UPDATE audit_tree SET size = $1, root = $2, frontier = $3 WHERE id = 1', [
+          append.head.size,
+          append.head.rootHash,
+          encodeFrontier(append.head.frontier),
         ]);
-        await client.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [event.seq, event.hash]);
-        return event;
+        return append;
       }),
     );
   }
 
-  async listAudit(fromSeq: number, limit: number): Promise<AuditEvent[]> {
-    checkSeq(fromSeq);
-    checkLimit(limit);
-    return this.#run('listing audit events', async () => {
-      const { rows } = await this.#pool.query<BodyRow>('SELECT body FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, limit]);
-      return rows.map((row) => decodeRecord<AuditEvent>(row.body));
+  auditTreeHead(): Promise<AuditTreeHead> {
+    return this.#run('reading the audit tree head', async () => {
+      const { rows } = await this.#pool.query<TreeRow>('SELECT size, root, frontier FROM audit_tree WHERE id = 1');
+      return treeHeadFromRow(rows[0]);
     });
   }
 
-  auditHead(): Promise<AuditHead | null> {
-    return this.#run('reading the audit head', async () => {
-      const { rows } = await this.#pool.query<HeadRow>('SELECT seq, hash FROM audit_head WHERE id = 1');
-      return headFromRow(rows[0]);
+  async listAuditLeaves(fromIndex: number, limit: number): Promise<AuditLeafRow[]> {
+    checkIndex(fromIndex, 'fromIndex');
+    checkLimit(limit);
+    return this.#run('listing audit leaves', async () => {
+      const { rows } = await this.#pool.query<LeafRow>('SELECT idx, leaf, leaf_hash, subtrees FROM audit_leaves WHERE idx >= $1 ORDER BY idx LIMIT $2', [
+        fromIndex,
+        limit,
+      ]);
+      return rows.map((row) => ({ index: Number(row.idx), leaf: row.leaf, leafHash: row.leaf_hash, subtrees: row.subtrees }));
+    });
+  }
+
+  async getAuditHashes(indexes: readonly number[]): Promise<AuditHashRow[]> {
+    for (const index of indexes) checkIndex(index, 'index');
+    return this.#run('reading audit hashes', async () => {
+      const { rows } = await this.#pool.query<Omit<LeafRow, 'leaf'>>(
+        'SELECT idx, leaf_hash, subtrees FROM audit_leaves WHERE idx = ANY($1::bigint[]) ORDER BY idx',
+        [indexes],
+      );
+      return rows.map((row) => ({ index: Number(row.idx), leafHash: row.leaf_hash, subtrees: row.subtrees }));
+    });
+  }
+
+  async putAuditCheckpoint(checkpoint: AuditCheckpointRow): Promise<AuditCheckpointRow> {
+    checkCheckpointRow(checkpoint);
+    return this.#run('storing an audit checkpoint', async () => {
+      await this.#pool.query(
+        `INSERT INTO audit_checkpoints (size, root, note, cosignatures, created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (size) DO NOTHING`,
+        [checkpoint.size, checkpoint.rootHash, checkpoint.note, encodeCosignatures(checkpoint.cosignatures), checkpoint.createdAt, checkpoint.publishedAt],
+      );
+      const { rows } = await this.#pool.query<CheckpointRow>('SELECT * FROM audit_checkpoints WHERE size = $1', [checkpoint.size]);
+      const stored = rows[0] ? checkpointFromRow(rows[0]) : null;
+      if (stored?.note !== checkpoint.note) throw new StoreError('STORE_CONFLICT', `a different checkpoint of size ${checkpoint.size} is already stored`);
+      return stored;
+    });
+  }
+
+  updateAuditCheckpoint(
+    size: number,
+    update: (current: AuditCheckpointRow) => Pick<AuditCheckpointRow, 'cosignatures' | 'publishedAt'>,
+  ): Promise<AuditCheckpointRow> {
+    return this.#run('updating an audit checkpoint', () =>
+      this.#transaction(async (client) => {
+        const { rows } = await client.query<CheckpointRow>('SELECT * FROM audit_checkpoints WHERE size = $1 FOR UPDATE', [size]);
+        if (!rows[0]) throw new StoreError('STORE_NOT_FOUND', `no checkpoint of size ${size}`);
+        const current = checkpointFromRow(rows[0]);
+        // A bad update is the caller's error, passed through like one its callback threw.
+        const next = callBack((row: AuditCheckpointRow) => {
+          const updated = { ...row, ...update(row) };
+          checkCheckpointRow(updated);
+          return updated;
+        }, current);
+        await client.query('UPDATE audit_checkpoints SET cosignatures = $1, published_at = $2 WHERE size = $3', [
+          encodeCosignatures(next.cosignatures),
+          next.publishedAt,
+          size,
+        ]);
+        return next;
+      }),
+    );
+  }
+
+  listAuditCheckpoints(): Promise<AuditCheckpointRow[]> {
+    return this.#run('listing audit checkpoints', async () => {
+      const { rows } = await this.#pool.query<CheckpointRow>('SELECT * FROM audit_checkpoints ORDER BY size');
+      return rows.map(checkpointFromRow);
+    });
+  }
+
+  latestAuditCheckpoint(published: boolean): Promise<AuditCheckpointRow | null> {
+    return this.#run('reading the latest audit checkpoint', async () => {
+      const { rows } = await this.#pool.query<CheckpointRow>(
+        published
+          ? 'SELECT * FROM audit_checkpoints WHERE published_at IS NOT NULL ORDER BY size DESC LIMIT 1'
+          : 'SELECT * FROM audit_checkpoints ORDER BY size DESC LIMIT 1',
+      );
+      return rows[0] ? checkpointFromRow(rows[0]) : null;
     });
   }
 }
 
-function headFromRow(row: HeadRow | undefined): AuditHead | null {
-  if (!row) throw new StoreError('STORE_MIGRATION', 'the audit_head row is missing; run migrate()');
-  const seq = Number(row.seq);
-  if (seq === 0 || row.hash === null) return null;
-  return { seq, hash: row.hash };
+function treeHeadFromRow(row: TreeRow | undefined): AuditTreeHead {
+  if (!row) throw new StoreError('STORE_MIGRATION', 'the audit_tree row is missing; run migrate()');
+  return { size: Number(row.size), rootHash: row.root, frontier: decodeFrontier(row.frontier) };
+}
+
+function checkpointFromRow(row: CheckpointRow): AuditCheckpointRow {
+  return {
+    size: Number(row.size),
+    rootHash: row.root,
+    note: row.note,
+    cosignatures: decodeCosignatures(row.cosignatures),
+    createdAt: row.created_at,
+    publishedAt: row.published_at,
+  };
 }

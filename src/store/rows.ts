@@ -1,19 +1,16 @@
 import { canonicalize } from '../crypto/jcs.js';
-import type { AuditEvent } from '../model/audit.js';
+import { HASH_SIZE } from '../crypto/merkle.js';
 import { CairnError } from '../model/errors.js';
 import type { Digest } from '../model/digest.js';
 import type { EvidenceKind, EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
 import type { DesiredState, Release } from '../model/release.js';
-import { type AuditHead, StoreError } from './port.js';
+import { type AuditAppend, type AuditCheckpointRow, type AuditTreeHead, StoreError } from './port.js';
 
 /**
- * Rules both SQL adapters share: how records become row text, which audit events may extend a
- * head, and how driver failures become StoreErrors. Adapters only differ in the SQL they run.
+ * Rules both SQL adapters share: how records become row text, which audit appends extend the
+ * tree head, and how driver failures become StoreErrors. Adapters only differ in the SQL they run.
  */
-
-/** The prevHash of the first audit event. */
-const GENESIS_HASH = '0'.repeat(64);
 
 /** Record bodies are kept as JSON text, so they round-trip exactly (key order and all). */
 export function encodeRecord(value: unknown): string {
@@ -30,9 +27,9 @@ export function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
 }
 
-/** Throws unless `seq` is an integer a query can start from. */
-export function checkSeq(seq: number): void {
-  if (!Number.isSafeInteger(seq)) throw new RangeError(`fromSeq must be an integer, got ${seq}`);
+/** Throws unless `index` is a non-negative integer (a leaf index or a tree size). */
+export function checkIndex(index: number, what: string): void {
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`${what} must be a non-negative integer, got ${index}`);
 }
 
 /** Throws unless `revision` can be a stored revision (0 meaning "none yet"). */
@@ -47,12 +44,48 @@ export function checkSameDecision(stored: GateDecision, incoming: string): void 
   }
 }
 
-/** Throws STORE_CONFLICT unless `event` is the next link after `head`. */
-export function checkExtendsHead(head: AuditHead | null, event: AuditEvent): void {
-  const seq = (head?.seq ?? 0) + 1;
-  const prevHash = head?.hash ?? GENESIS_HASH;
-  if (event.seq !== seq) throw new StoreError('STORE_CONFLICT', `audit event has seq ${event.seq}, the log expects ${seq}`);
-  if (event.prevHash !== prevHash) throw new StoreError('STORE_CONFLICT', `audit event ${seq} does not chain onto the current head`);
+/** Throws STORE_CONFLICT unless `append` numbers its leaves from `head.size` on and moves the head by exactly that many. */
+export function checkAppendExtends(head: AuditTreeHead, append: AuditAppend): void {
+  for (const [i, leaf] of append.leaves.entries()) {
+    if (leaf.index !== head.size + i)
+      throw new StoreError('STORE_CONFLICT', `audit leaf ${i} of the batch has index ${leaf.index}, the log expects ${head.size + i}`);
+    if (leaf.leafHash.length !== HASH_SIZE || leaf.subtrees.length % HASH_SIZE !== 0) {
+      throw new StoreError('STORE_CONFLICT', `audit leaf ${leaf.index} carries hashes of the wrong length`);
+    }
+  }
+  if (append.head.size !== head.size + append.leaves.length) {
+    throw new StoreError('STORE_CONFLICT', `the new audit head has size ${append.head.size}, expected ${head.size + append.leaves.length}`);
+  }
+  if (append.head.rootHash.length !== HASH_SIZE || append.head.frontier.some((h) => h.length !== HASH_SIZE)) {
+    throw new StoreError('STORE_CONFLICT', 'the new audit head carries hashes of the wrong length');
+  }
+}
+
+/** Throws unless `row` can be stored as a checkpoint. */
+export function checkCheckpointRow(row: AuditCheckpointRow): void {
+  if (!Number.isSafeInteger(row.size) || row.size < 0) throw new RangeError(`checkpoint size must be a non-negative integer, got ${row.size}`);
+  if (row.rootHash.length !== HASH_SIZE) throw new RangeError('checkpoint root hash must be 32 bytes');
+  for (const line of row.cosignatures) if (line.includes('\n') || line === '') throw new RangeError('a cosignature is one non-empty line');
+}
+
+/** The frontier as stored: its hashes concatenated. */
+export function encodeFrontier(frontier: readonly Buffer[]): Buffer {
+  return Buffer.concat(frontier);
+}
+
+export function decodeFrontier(bytes: Buffer): Buffer[] {
+  const hashes: Buffer[] = [];
+  for (let at = 0; at + HASH_SIZE <= bytes.length; at += HASH_SIZE) hashes.push(Buffer.from(bytes.subarray(at, at + HASH_SIZE)));
+  return hashes;
+}
+
+/** Cosignature lines as stored: one text column, newline-separated. */
+export function encodeCosignatures(lines: readonly string[]): string {
+  return lines.join('\n');
+}
+
+export function decodeCosignatures(text: string): string[] {
+  return text === '' ? [] : text.split('\n');
 }
 
 /** Carries an error thrown by a caller's callback through the adapter's error translation untouched. */
@@ -60,10 +93,10 @@ export class CallbackFailure {
   constructor(readonly error: unknown) {}
 }
 
-/** Calls `build`, marking anything it throws as the caller's own error. */
-export function callBuild(build: (head: AuditHead | null) => AuditEvent, head: AuditHead | null): AuditEvent {
+/** Calls a caller's callback, marking anything it throws as the caller's own error. */
+export function callBack<A, R>(callback: (argument: A) => R, argument: A): R {
   try {
-    return build(head);
+    return callback(argument);
   } catch (error) {
     throw new CallbackFailure(error);
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { assertChain, auditEvent, storeContract } from './contract.js';
+import { assertAuditTree, auditAppend, storeContract } from './contract.js';
 import { StoreError } from './port.js';
 import { openSqliteStore } from './sqlite.js';
 
@@ -73,15 +73,39 @@ describe('SQLite store', () => {
     const file = freshFile();
     const first = await openSqliteStore(file);
     await first.migrate();
-    const event = await first.appendAudit((head) => auditEvent(head, 'before-reopen'));
+    const { leaves, head } = await first.appendAuditLeaves((h) => auditAppend(h, ['before-reopen']));
     await first.close();
     const second = await openSqliteStore(file);
     t.after(() => second.close());
     assert.equal(await second.migrate(), await second.migrate());
-    assert.deepEqual(await second.listAudit(1, 10), [event]);
+    assert.deepEqual(await second.listAuditLeaves(0, 10), leaves);
+    assert.deepEqual(await second.auditTreeHead(), head);
   });
 
-  it('chains appends from two connections to the same file', async (t) => {
+  it('migrates a database of schema version 1 (the hash chain) to the Merkle log', async (t) => {
+    const file = freshFile();
+    const first = await openSqliteStore(file);
+    await first.migrate();
+    await first.close();
+    // Back to version 1: the hash-chained table, holding an event, and none of the new tables.
+    const db = new Database(file);
+    db.exec(`DELETE FROM schema_migrations WHERE version > 1;
+      DROP TABLE audit_leaves; DROP TABLE audit_tree; DROP TABLE audit_checkpoints;
+      CREATE TABLE audit_events (seq INTEGER PRIMARY KEY CHECK (seq > 0), hash TEXT NOT NULL UNIQUE, prev_hash TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+      INSERT INTO audit_events VALUES (1, '${'a'.repeat(64)}', '${'0'.repeat(64)}', '{}');`);
+    db.close();
+    const store = await openSqliteStore(file);
+    t.after(() => store.close());
+    assert.ok((await store.migrate()) >= 2);
+    assert.equal((await store.auditTreeHead()).size, 0);
+    await store.appendAuditLeaves((h) => auditAppend(h, ['first']));
+    await assertAuditTree(store, 1);
+    const check = new Database(file, { readonly: true });
+    t.after(() => check.close());
+    assert.deepEqual(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'audit_events'").get(), { n: 0 });
+  });
+
+  it('sequences appends from two connections to the same file', async (t) => {
     const file = freshFile();
     const a = await openSqliteStore(file);
     const b = await openSqliteStore(file);
@@ -91,8 +115,8 @@ describe('SQLite store', () => {
     });
     await a.migrate();
     await b.migrate();
-    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).appendAudit((head) => auditEvent(head, `writer-${i}`))));
-    assertChain(await b.listAudit(1, 100), 10);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).appendAuditLeaves((head) => auditAppend(head, [`writer-${i}`]))));
+    await assertAuditTree(b, 10);
   });
 
   it('reports a closed store as STORE_IO', async () => {

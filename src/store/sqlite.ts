@@ -2,21 +2,35 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalize } from '../crypto/jcs.js';
-import type { AuditEvent } from '../model/audit.js';
 import type { Digest } from '../model/digest.js';
 import type { EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
 import type { Deployment, DesiredState, Release } from '../model/release.js';
 import type { RunRecord } from '../model/run.js';
-import { type AuditHead, type EvidenceQuery, type Store, type StoreCapabilities, StoreError } from './port.js';
 import {
-  callBuild,
-  checkExtendsHead,
+  type AuditAppend,
+  type AuditCheckpointRow,
+  type AuditHashRow,
+  type AuditLeafRow,
+  type AuditTreeHead,
+  type EvidenceQuery,
+  type Store,
+  type StoreCapabilities,
+  StoreError,
+} from './port.js';
+import {
+  callBack,
+  checkAppendExtends,
+  checkCheckpointRow,
+  checkIndex,
   checkLimit,
   checkRevision,
-  checkSeq,
   checkSameDecision,
+  decodeCosignatures,
+  decodeFrontier,
   decodeRecord,
+  encodeCosignatures,
+  encodeFrontier,
   encodeRecord,
   translateErrors,
   desiredFromRow,
@@ -82,7 +96,63 @@ const MIGRATIONS: readonly string[] = [
     body TEXT NOT NULL
   );
   `,
+  // The Merkle transparency log replaces the hash chain (whose events are dropped: none shipped).
+  `
+  DROP TABLE audit_events;
+
+  -- subtrees: the roots of the perfect subtrees this leaf completed, level 1 upwards, 32 bytes each.
+  CREATE TABLE audit_leaves (
+    idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+    leaf BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    subtrees BLOB NOT NULL
+  );
+
+  -- The tree head: size, root and the frontier (perfect-subtree roots covering [0, size), largest first).
+  CREATE TABLE audit_tree (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL CHECK (size >= 0),
+    root BLOB NOT NULL,
+    frontier BLOB NOT NULL
+  );
+  INSERT INTO audit_tree (id, size, root, frontier) VALUES (1, 0, X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', X'');
+
+  CREATE TABLE audit_checkpoints (
+    size INTEGER PRIMARY KEY CHECK (size >= 0),
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    cosignatures TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    published_at TEXT
+  );
+  CREATE INDEX audit_checkpoints_published ON audit_checkpoints (size) WHERE published_at IS NOT NULL;
+  `,
 ];
+
+/** A BLOB column; someone editing the file by hand may have stored text there instead. */
+type Bytes = Buffer | string;
+
+interface TreeRow {
+  size: number;
+  root: Bytes;
+  frontier: Bytes;
+}
+
+interface LeafRow {
+  idx: number;
+  leaf: Bytes;
+  leaf_hash: Bytes;
+  subtrees: Bytes;
+}
+
+interface CheckpointRow {
+  size: number;
+  root: Bytes;
+  note: string;
+  cosignatures: string;
+  created_at: string;
+  published_at: string | null;
+}
 
 /**
  * Opens (creating it and its directory if needed) a SQLite store in `file`, in WAL mode with
@@ -104,6 +174,8 @@ class SqliteStore implements Store {
     try {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // Every commit reaches the disk before it returns: an acknowledged audit entry survives power loss.
+      this.#db.pragma('synchronous = FULL');
       this.#db.pragma('foreign_keys = ON');
     } catch (error) {
       this.#db.close();
@@ -283,41 +355,141 @@ class SqliteStore implements Store {
     });
   }
 
-  appendAudit(build: (head: AuditHead | null) => AuditEvent): Promise<AuditEvent> {
-    return this.#run('appending an audit event', () =>
+  appendAuditLeaves(build: (head: AuditTreeHead) => AuditAppend): Promise<AuditAppend> {
+    return this.#run('appending to the audit log', () =>
       // IMMEDIATE takes the write lock before reading the head, so no other connection can append in between.
       this.#db
         .transaction(() => {
-          const head = this.#head();
-          const event = callBuild(build, head);
-          checkExtendsHead(head, event);
-          this.#sql('INSERT INTO audit_events (seq, hash, prev_hash, body) VALUES (?, ?, ?, ?)').run(
-            event.seq,
-            event.hash,
-            event.prevHash,
-            encodeRecord(event),
+          const head = this.#treeHead();
+          const append = callBack(build, head);
+          checkAppendExtends(head, append);
+          const insert = this.#sql('INSERT INTO audit_leaves (idx, leaf, leaf_hash, subtrees) VALUES (?, ?, ?, ?)');
+          for (const leaf of append.leaves) insert.run(leaf.index, leaf.leaf, leaf.leafHash, leaf.subtrees);
+          this.#sql('UPDATE audit_tree SET size = ?, root = ?, frontier = ? WHERE id = 1').run(
+            append.head.size,
+            append.head.rootHash,
+            encodeFrontier(append.head.frontier),
           );
-          return event;
+          return append;
         })
         .immediate(),
     );
   }
 
-  async listAudit(fromSeq: number, limit: number): Promise<AuditEvent[]> {
-    checkSeq(fromSeq);
+  auditTreeHead(): Promise<AuditTreeHead> {
+    return this.#run('reading the audit tree head', () => this.#treeHead());
+  }
+
+  #treeHead(): AuditTreeHead {
+    const row = this.#sql('SELECT size, root, frontier FROM audit_tree WHERE id = 1').get() as TreeRow | undefined;
+    if (!row) throw new StoreError('STORE_MIGRATION', 'the audit_tree row is missing; run migrate()');
+    return { size: row.size, rootHash: asBytes(row.root), frontier: decodeFrontier(asBytes(row.frontier)) };
+  }
+
+  async listAuditLeaves(fromIndex: number, limit: number): Promise<AuditLeafRow[]> {
+    checkIndex(fromIndex, 'fromIndex');
     checkLimit(limit);
-    return this.#run('listing audit events', () => {
-      const rows = this.#sql('SELECT body FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT ?').all(fromSeq, limit) as { body: string }[];
-      return rows.map((row) => decodeRecord<AuditEvent>(row.body));
+    return this.#run('listing audit leaves', () => {
+      const rows = this.#sql('SELECT idx, leaf, leaf_hash, subtrees FROM audit_leaves WHERE idx >= ? ORDER BY idx LIMIT ?').all(fromIndex, limit) as LeafRow[];
+      return rows.map((row) => ({ index: row.idx, leaf: asBytes(row.leaf), leafHash: asBytes(row.leaf_hash), subtrees: asBytes(row.subtrees) }));
     });
   }
 
-  auditHead(): Promise<AuditHead | null> {
-    return this.#run('reading the audit head', () => this.#head());
+  async getAuditHashes(indexes: readonly number[]): Promise<AuditHashRow[]> {
+    for (const index of indexes) checkIndex(index, 'index');
+    return this.#run('reading audit hashes', () => {
+      const rows = this.#sql('SELECT idx, leaf_hash, subtrees FROM audit_leaves WHERE idx IN (SELECT value FROM json_each(?)) ORDER BY idx').all(
+        JSON.stringify(indexes),
+      ) as Omit<LeafRow, 'leaf'>[];
+      return rows.map((row) => ({ index: row.idx, leafHash: asBytes(row.leaf_hash), subtrees: asBytes(row.subtrees) }));
+    });
   }
 
-  #head(): AuditHead | null {
-    const row = this.#sql('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1').get() as AuditHead | undefined;
-    return row ? { seq: row.seq, hash: row.hash } : null;
+  async putAuditCheckpoint(checkpoint: AuditCheckpointRow): Promise<AuditCheckpointRow> {
+    checkCheckpointRow(checkpoint);
+    return this.#run('storing an audit checkpoint', () =>
+      this.#db
+        .transaction(() => {
+          this.#sql(
+            `INSERT INTO audit_checkpoints (size, root, note, cosignatures, created_at, published_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (size) DO NOTHING`,
+          ).run(
+            checkpoint.size,
+            checkpoint.rootHash,
+            checkpoint.note,
+            encodeCosignatures(checkpoint.cosignatures),
+            checkpoint.createdAt,
+            checkpoint.publishedAt,
+          );
+          const stored = this.#checkpoint(checkpoint.size);
+          if (stored?.note !== checkpoint.note) throw new StoreError('STORE_CONFLICT', `a different checkpoint of size ${checkpoint.size} is already stored`);
+          return stored;
+        })
+        .immediate(),
+    );
   }
+
+  updateAuditCheckpoint(
+    size: number,
+    update: (current: AuditCheckpointRow) => Pick<AuditCheckpointRow, 'cosignatures' | 'publishedAt'>,
+  ): Promise<AuditCheckpointRow> {
+    return this.#run('updating an audit checkpoint', () =>
+      this.#db
+        .transaction(() => {
+          const current = this.#checkpoint(size);
+          if (!current) throw new StoreError('STORE_NOT_FOUND', `no checkpoint of size ${size}`);
+          // A bad update is the caller's error, passed through like one its callback threw.
+          const next = callBack((row: AuditCheckpointRow) => {
+            const updated = { ...row, ...update(row) };
+            checkCheckpointRow(updated);
+            return updated;
+          }, current);
+          this.#sql('UPDATE audit_checkpoints SET cosignatures = ?, published_at = ? WHERE size = ?').run(
+            encodeCosignatures(next.cosignatures),
+            next.publishedAt,
+            size,
+          );
+          return next;
+        })
+        .immediate(),
+    );
+  }
+
+  listAuditCheckpoints(): Promise<AuditCheckpointRow[]> {
+    return this.#run('listing audit checkpoints', () => {
+      const rows = this.#sql('SELECT * FROM audit_checkpoints ORDER BY size').all() as CheckpointRow[];
+      return rows.map(checkpointFromRow);
+    });
+  }
+
+  latestAuditCheckpoint(published: boolean): Promise<AuditCheckpointRow | null> {
+    return this.#run('reading the latest audit checkpoint', () => {
+      const row = (
+        published
+          ? this.#sql('SELECT * FROM audit_checkpoints WHERE published_at IS NOT NULL ORDER BY size DESC LIMIT 1')
+          : this.#sql('SELECT * FROM audit_checkpoints ORDER BY size DESC LIMIT 1')
+      ).get() as CheckpointRow | undefined;
+      return row ? checkpointFromRow(row) : null;
+    });
+  }
+
+  #checkpoint(size: number): AuditCheckpointRow | null {
+    const row = this.#sql('SELECT * FROM audit_checkpoints WHERE size = ?').get(size) as CheckpointRow | undefined;
+    return row ? checkpointFromRow(row) : null;
+  }
+}
+
+function checkpointFromRow(row: CheckpointRow): AuditCheckpointRow {
+  return {
+    size: row.size,
+    rootHash: asBytes(row.root),
+    note: row.note,
+    cosignatures: decodeCosignatures(row.cosignatures),
+    createdAt: row.created_at,
+    publishedAt: row.published_at,
+  };
+}
+
+function asBytes(value: Bytes): Buffer {
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
 }

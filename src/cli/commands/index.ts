@@ -1,6 +1,15 @@
 import type { Command } from '../command.js';
 import { attestCommand } from './attest.js';
-import { auditLogCommand, auditVerifyCommand } from './audit.js';
+import {
+  auditAddCosignatureCommand,
+  auditCheckpointCommand,
+  auditKeyCommand,
+  auditLogCommand,
+  auditProofCommand,
+  auditVerifyCommand,
+  auditVerifyReceiptCommand,
+  auditWitnessRequestCommand,
+} from './audit.js';
 import { buildCommand } from './build.js';
 import { ciAuditCommand } from './ci.js';
 import { explainCommand } from './explain.js';
@@ -12,6 +21,7 @@ import { secretsBaselineCommand, secretsScanCommand } from './secrets.js';
 import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
 import { verifyCommand } from './verify.js';
+import { witnessCosignCommand, witnessInitCommand } from './witness.js';
 
 /** Every `cairn` command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -22,12 +32,20 @@ export const COMMANDS: readonly Command[] = [
   verifyCommand,
   rebuildCommand,
   explainCommand,
+  keygenCommand,
+  ...POLICY_COMMANDS,
+  auditVerifyCommand,
+  auditLogCommand,
+  auditProofCommand,
+  auditCheckpointCommand,
+  auditKeyCommand,
+  auditVerifyReceiptCommand,
+  auditWitnessRequestCommand,
+  auditAddCosignatureCommand,
+  witnessInitCommand,
+  witnessCosignCommand,
+  stopCommand,
   ciAuditCommand,
   secretsScanCommand,
   secretsBaselineCommand,
-  keygenCommand,
-  auditVerifyCommand,
-  auditLogCommand,
-  ...POLICY_COMMANDS,
-  stopCommand,
 ];

@@ -1,7 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { verifyReceipt } from '../../audit/receipt.js';
+import { CairnError } from '../../model/errors.js';
 import type { PipelineEvent, RunSummary } from '../../pipeline/events.js';
 import { runPipeline } from '../../pipeline/run.js';
-import { openState } from '../../pipeline/state.js';
+import { openState, type State } from '../../pipeline/state.js';
 import { stopEnvironments } from '../../pipeline/stop.js';
 import { flag, stringOption, type Command, type CommandContext } from '../command.js';
 import type { Output } from '../io.js';
@@ -49,7 +52,11 @@ function printSummary(out: Output, s: RunSummary, stopped: readonly string[]): v
   for (const d of s.deployments) {
     out.line(`  deployment   ${d.environment}: ${d.endpoint}${stopped.includes(d.environment) ? ' (stopped at the end of the demo)' : ' (running)'}`);
   }
-  out.line(`  audit head   ${s.audit ? `#${s.audit.seq} ${s.audit.hash}` : '-'}`);
+  out.line(
+    `  audit log    ${s.audit ? `checkpoint of size ${s.audit.size}, root ${s.audit.rootHash}${s.audit.published ? '' : ' (awaits witness cosignatures)'}` : '-'}`,
+  );
+  const finish = s.receipts.find((r) => r.action === 'run.finish');
+  if (finish) out.line(`  receipts     ${s.receipts.length} (run.finish is entry #${finish.index}: cairn audit proof ${finish.index})`);
   out.line(`  state        ${s.stateDir}`);
   out.line();
   const rel = path.relative(process.cwd(), s.stateDir) || '.';
@@ -63,6 +70,81 @@ function printSummary(out: Output, s: RunSummary, stopped: readonly string[]): v
   }
 }
 
+interface AuditCheck {
+  readonly origin: string;
+  readonly log: { readonly ok: boolean; readonly size: number; readonly checkpoints: number; readonly problems: readonly string[] };
+  readonly receipt:
+    | { readonly ok: true; readonly action: string; readonly index: number; readonly checkpointSize: number; readonly verifierKey: string }
+    | { readonly ok: false; readonly action: string; readonly index: number | null; readonly reason: string }
+    | null;
+  readonly keyFile: string;
+}
+
+/**
+ * The end of the demo: checkpoints the log, recomputes and checks all of it (as cairn audit
+ * verify does), then verifies the run.finish receipt offline with only the receipt text and
+ * the verifier key read from keys/log.vkey (as cairn audit verify-receipt does).
+ */
+async function verifyAuditAtEnd(state: State, summary: RunSummary, out: Output): Promise<AuditCheck> {
+  const log = await state.audit();
+  await log.checkpoint();
+  const verification = await log.verify();
+  const keyFile = path.join(state.dir, 'keys', 'log.vkey');
+  const finish = summary.receipts.find((r) => r.action === 'run.finish') ?? null;
+  let receipt: AuditCheck['receipt'] = null;
+  if (finish?.receipt) {
+    try {
+      const verified = verifyReceipt(finish.receipt, { logKey: (await readFile(keyFile, 'utf8')).trim() });
+      receipt = { ok: true, action: verified.event.action, index: verified.index, checkpointSize: verified.checkpoint.size, verifierKey: log.verifierKey };
+    } catch (error) {
+      receipt = {
+        ok: false,
+        action: 'run.finish',
+        index: finish.index,
+        reason: error instanceof CairnError ? `${error.code}: ${error.message}` : String(error),
+      };
+    }
+  } else if (finish) {
+    receipt = { ok: false, action: 'run.finish', index: finish.index, reason: "the run's checkpoint awaits witness cosignatures" };
+  }
+  const check: AuditCheck = {
+    origin: log.origin,
+    log: {
+      ok: verification.ok,
+      size: verification.size,
+      checkpoints: verification.checkpoints,
+      problems: verification.problems.map((p) => `${p.path}: ${p.message} [${p.code}]`),
+    },
+    receipt,
+    keyFile,
+  };
+  out.event('audit-verified', { ...check, rootHash: verification.rootHash });
+  return check;
+}
+
+function printAuditCheck(out: Output, check: AuditCheck | null): void {
+  if (!check) return;
+  const rel = path.relative(process.cwd(), path.dirname(path.dirname(check.keyFile))) || '.';
+  out.line();
+  out.line('audit, checked at the end of the demo:');
+  out.line(
+    `  log          ${check.origin}: ${check.log.size} entries, ${check.log.checkpoints} checkpoints — ${check.log.ok ? 'verified (tree recomputed from every leaf, every checkpoint checked)' : 'FAILED'}`,
+  );
+  for (const p of check.log.problems) out.line(`    ${p}`);
+  const r = check.receipt;
+  if (r?.ok) {
+    out.line(
+      `  receipt      ${r.action} (entry #${r.index}) verified offline with ${path.relative(process.cwd(), check.keyFile)}: in the signed tree of size ${r.checkpointSize}`,
+    );
+    out.line(`  log key      ${r.verifierKey}`);
+    out.line('check it yourself:');
+    out.line(`  npx cairn audit proof ${r.index} --state ${rel} --leaf leaf.json --out run.tlog-proof`);
+    out.line(`  npx cairn audit verify-receipt run.tlog-proof --log-key ${path.relative(process.cwd(), check.keyFile)}`);
+  } else if (r) {
+    out.line(`  receipt      ${r.action}${r.index === null ? '' : ` (entry #${r.index})`}: NOT verified — ${r.reason}`);
+  }
+}
+
 async function run(context: CommandContext): Promise<number> {
   const { out } = context;
   const project = path.resolve(context.io.cwd, context.positionals[0] ?? '.');
@@ -73,7 +155,7 @@ async function run(context: CommandContext): Promise<number> {
     const actor = actorFrom(context.io, purpose);
     const verbose = flag(context, 'verbose');
     const rev = stringOption(context, 'rev');
-    let summary = await runPipeline({
+    const summary = await runPipeline({
       projectDir: project,
       state,
       actor,
@@ -92,14 +174,17 @@ async function run(context: CommandContext): Promise<number> {
         actorFrom(context.io, 'end of demo'),
       );
       out.event('stopped', { environments: stopped });
-      summary = { ...summary, audit: await state.store.auditHead() };
     }
+    // The demo ends by checking its own evidence: the whole log, then one receipt offline.
+    const auditCheck = demo ? await verifyAuditAtEnd(state, summary, out) : null;
     out.event('run-end', { summary });
     printSummary(out, summary, stopped);
+    printAuditCheck(out, auditCheck);
     if (summary.error) {
       if (!out.json) context.io.stderr.write(`${forTerminal(`error ${summary.error.code}: ${summary.error.message}`)}\n`);
       return EXIT_CODES[summary.error.category];
     }
+    if (auditCheck && (!auditCheck.log.ok || auditCheck.receipt?.ok === false)) return 1;
     return summary.outcome === 'ok' ? 0 : 3;
   } finally {
     await state.close();
