@@ -1,6 +1,6 @@
 import type { Digest } from './digest.js';
 
-export const STAGES = ['source', 'build', 'attest', 'scan', 'gate', 'deploy', 'runtime'] as const;
+export const STAGES = ['source', 'build', 'attest', 'rebuild', 'scan', 'gate', 'deploy', 'runtime'] as const;
 export type StageName = (typeof STAGES)[number];
 
 export type StageOutcome = 'ok' | 'denied' | 'failed' | 'skipped';

@@ -24,7 +24,11 @@ export interface RunSummary {
   readonly commit: string | null;
   readonly artifact: { readonly name: string; readonly digest: string } | null;
   readonly provenance: string | null;
+  /** The rebuilder's signed VSA. */
+  readonly vsa: string | null;
   readonly sbom: string | null;
+  /** The scan reports (dependencies, secrets, CI audit) as one JSON blob. */
+  readonly scan: string | null;
   readonly decisions: readonly { readonly environment: string; readonly id: string; readonly allow: boolean }[];
   readonly deployments: readonly { readonly environment: string; readonly endpoint: string; readonly releaseDigest: string }[];
   /** The audit log's checkpoint made at the end of the run (root hash in base64). */

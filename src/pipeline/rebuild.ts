@@ -8,7 +8,7 @@ import type { Cause } from '../build/explain.js';
 import { explainArtifacts } from '../build/explain.js';
 import { runBuild } from '../build/run.js';
 import { sha256Digest } from '../crypto/digest.js';
-import { envelopeFromJSON, statementFromJSON, type SlsaProvenance } from '../model/attestation.js';
+import { envelopeFromJSON, type SlsaProvenance, type Statement, statementFromJSON } from '../model/attestation.js';
 import type { BuildResult } from '../model/build.js';
 import type { ProjectConfig } from '../model/config.js';
 import { digestFromHex, digestHex, type Digest, isSha256Hex } from '../model/digest.js';
@@ -69,7 +69,7 @@ const isString = (v: unknown): v is string => typeof v === 'string' && v.length 
 
 /** Reads the claims a rebuild needs out of a provenance envelope (signature checks happen at the gate). */
 export function provenanceClaim(bytes: Uint8Array): ProvenanceClaim {
-  let statement;
+  let statement: Statement;
   try {
     const envelope = envelopeFromJSON(parseJson(bytes, 'provenance', { maxBytes: 16 * 1024 * 1024, maxDepth: 32 }));
     const payload = decodeBase64Strict(envelope.payload);

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, useScratch, writeTree } from '../testkit.js';
 
 const scratch = useScratch();
+const OSV = ['--osv', path.join(REPO_ROOT, 'examples/advisories')];
 
 describe('cairn run (the whole pipeline on a tiny project)', () => {
   const repo = scratch();
@@ -14,7 +15,7 @@ describe('cairn run (the whole pipeline on a tiny project)', () => {
 
   before(async () => {
     commitTree(repo, TINY_PROJECT, 1_700_000_000);
-    const result = await cli(['run', repo, '--state', state, '--json', '--purpose', 'test run']);
+    const result = await cli(['run', repo, '--state', state, '--json', '--purpose', 'test run', ...OSV]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const end = result.events().find((e) => e.type === 'run-end');
     summary = (end?.summary ?? {}) as Record<string, unknown>;
@@ -24,11 +25,11 @@ describe('cairn run (the whole pipeline on a tiny project)', () => {
   });
 
   it('emits one stage event per stage, in order, all ok', async () => {
-    const again = await cli(['run', repo, '--state', state, '--json']);
+    const again = await cli(['run', repo, '--state', state, '--json', ...OSV]);
     const stages = again.events().filter((e) => e.type === 'stage');
     assert.deepEqual(
       stages.map((s) => [s.stage, s.outcome]),
-      ['source', 'build', 'attest', 'scan', 'gate', 'deploy', 'runtime'].map((s) => [s, 'ok']),
+      ['source', 'build', 'attest', 'rebuild', 'scan', 'gate', 'deploy', 'runtime'].map((s) => [s, 'ok']),
     );
     const artifact = again.events().find((e) => e.type === 'run-end')?.summary as { artifact: { digest: string } };
     assert.equal(artifact.artifact.digest, (summary.artifact as { digest: string }).digest, 'the same commit must build to the same digest');
@@ -122,7 +123,7 @@ describe('cairn run --demo', () => {
     const repo = scratch();
     const state = scratch();
     commitTree(repo, TINY_PROJECT, 1_700_000_000);
-    const json = await cli(['run', repo, '--state', state, '--demo', '--json']);
+    const json = await cli(['run', repo, '--state', state, '--demo', '--json', ...OSV]);
     assert.equal(json.code, 0, json.stdout + json.stderr);
     const types = json.events().map((e) => e.type);
     assert.deepEqual(types.slice(-2), ['audit-verified', 'run-end']);
@@ -134,13 +135,43 @@ describe('cairn run --demo', () => {
     assert.deepEqual([check.receipt.ok, check.receipt.action], [true, 'run.finish']);
     assert.equal(check.receipt.verifierKey, readFileSync(path.join(state, 'keys', 'log.vkey'), 'utf8').trim());
 
-    const text = await cli(['run', repo, '--state', state, '--demo']);
+    const text = await cli(['run', repo, '--state', state, '--demo', ...OSV]);
     assert.equal(text.code, 0, text.stdout + text.stderr);
     const tail = text.stdout.trimEnd().split('\n').slice(-7).join('\n');
     assert.match(tail, /^audit, checked at the end of the demo:$/m);
     assert.match(tail, /log +cairn\.local\/[0-9a-f]{8}: \d+ entries, \d+ checkpoints — verified/);
     assert.match(tail, /receipt +run\.finish \(entry #\d+\) verified offline/);
     assert.match(tail, /cairn audit verify-receipt run\.tlog-proof --log-key/);
+  });
+});
+
+describe('the gate, fed by the rebuild and the scans', () => {
+  it('refuses an artifact whose independent rebuild differs, and the refusal names the cause', async () => {
+    const repo = scratch();
+    const state = scratch();
+    commitTree(repo, { ...TINY_PROJECT, 'build.mjs': `${TINY_PROJECT['build.mjs']}writeFileSync('out/built-at.txt', new Date().toISOString() + '\\n');\n` });
+    const result = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    assert.equal(result.code, 1, result.stdout);
+    const stages = Object.fromEntries(
+      result
+        .events()
+        .filter((e) => e.type === 'stage')
+        .map((e) => [e.stage, e]),
+    );
+    assert.equal(stages.rebuild?.outcome, 'failed');
+    assert.equal(stages.gate?.outcome, 'denied');
+    assert.match(String(stages.gate?.summary), /rebuild-matches: the rebuild did not reproduce the artifact \(first cause: timestamp/);
+    assert.equal(stages.deploy, undefined);
+    assert.deepEqual((await cli(['status', '--state', state, '--json'])).events(), []);
+  });
+
+  it('refuses when no advisory database was given, because the vulnerability scan did not run', async () => {
+    const repo = scratch();
+    commitTree(repo, TINY_PROJECT);
+    const result = await cli(['run', repo, '--state', scratch(), '--json']);
+    assert.equal(result.code, 1);
+    const gate = result.events().find((e) => e.type === 'stage' && e.stage === 'gate');
+    assert.match(String(gate?.summary), /vulnerability-scan-ran/);
   });
 });
 
@@ -161,7 +192,7 @@ describe('cairn run with bad input', () => {
     const repo = scratch();
     const state = scratch();
     commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': TINY_PROJECT['cairn.yaml'].replace('node build.mjs', 'exit 3') });
-    const result = await cli(['run', repo, '--state', state, '--json']);
+    const result = await cli(['run', repo, '--state', state, '--json', ...OSV]);
     assert.equal(result.code, 1);
     const end = result.events().find((e) => e.type === 'run-end')?.summary as { outcome: string; error: { code: string }; deployments: unknown[] };
     assert.equal(end.outcome, 'denied');

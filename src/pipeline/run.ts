@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { envelopeBytes, signStatement } from '../attest/sign.js';
 import { provenanceStatement } from '../attest/provenance.js';
-import { verifyAttestation } from '../attest/verify.js';
+import { type AttestationVerification, verifyWithPolicy } from '../attest/verify.js';
 import { runBuild } from '../build/run.js';
 import { sha256Digest } from '../crypto/digest.js';
 import { canonicalDigest, canonicalize } from '../crypto/jcs.js';
@@ -13,17 +13,26 @@ import type { Actor } from '../model/audit.js';
 import type { ProjectConfig } from '../model/config.js';
 import type { Digest } from '../model/digest.js';
 import { CairnError } from '../model/errors.js';
-import type { GateDecision, GateEvidence } from '../model/gate.js';
+import type { GateDecision } from '../model/gate.js';
+import type { Finding } from '../model/finding.js';
+import { digestFromHex, isSha256Hex } from '../model/digest.js';
 import type { Deployment, Release } from '../model/release.js';
 import type { RunRecord, StageName, StageOutcome, StageRecord } from '../model/run.js';
-import { evaluateBuiltinGate } from '../policy/builtin.js';
+import { type GateInput, GATE_INPUT_SCHEMA, NO_PROVENANCE, NO_REBUILD } from '../policy/evidence.js';
+import { evaluateGate, gateDecisionOf } from '../policy/gate.js';
+import { FilePolicyRegistry } from '../policy/registry-file.js';
+import { gateBundle } from '../policy/rollout.js';
+import { auditCi } from '../scan/ci/audit.js';
+import { scanProject } from '../scan/project.js';
+import { scanSecrets } from '../scan/secrets/scan.js';
 import { compareEnvironment, observeService } from '../runtime/observe.js';
-import { parsePackageLock } from '../model/lockfile.js';
-import { cycloneDxFromLock } from '../scan/sbom.js';
 import { loadProjectConfig } from '../source/config.js';
 import { snapshotCommit } from '../source/snapshot.js';
 import type { PipelineEvent, RunSummary } from './events.js';
-import { builderKey, type State } from './state.js';
+import { stateKey } from './keys.js';
+import { type RebuildOutcome, rebuildFromProvenance } from './rebuild.js';
+import type { State } from './state.js';
+import { type StateTrust, stateTrust } from './trust.js';
 import { CAIRN_VERSION } from './version.js';
 
 export interface RunOptions {
@@ -31,12 +40,14 @@ export interface RunOptions {
   readonly state: State;
   readonly rev?: string;
   readonly actor: Actor;
-  readonly builderId?: string;
   readonly clock?: () => Date;
   readonly onEvent?: (event: PipelineEvent) => void;
   /** Keep the temporary snapshot and build folders (for debugging). */
   readonly keepScratch?: boolean;
+  /** An OSV advisory database (folder or zip); without one the vulnerability scan does not run and the default policy denies. */
+  readonly osv?: string;
 }
+const DSSE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 
 class StageDenied extends Error {}
 
@@ -76,6 +87,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
 
   let run: RunRecord = { id: runId, project, startedAt: started.toISOString(), finishedAt: null, outcome: 'running', stages, artifactDigest: null };
   await store.putRun(run);
+  const keys = await stateTrust(options.state.dir);
   emit({ type: 'run-start', runId, project, stateDir: options.state.dir });
   await audit('run.start', [], canonicalDigest({ runId, project, rev: options.rev ?? 'HEAD' }));
 
@@ -83,7 +95,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     commit: null as string | null,
     artifact: null as RunSummary['artifact'],
     provenance: null as string | null,
+    vsa: null as string | null,
     sbom: null as string | null,
+    scan: null as string | null,
     decisions: [] as { environment: string; id: string; allow: boolean }[],
     deployments: [] as { environment: string; endpoint: string; releaseDigest: string }[],
   };
@@ -165,68 +179,125 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     });
     const subject = built.artifact.digest;
 
-    const key = await builderKey(options.state.dir);
     const provenanceDigest = await stage('attest', async () => {
-      const statement = provenanceStatement(snap.snapshot, built, {
-        builderId: options.builderId ?? `https://cairn.dev/builders/local/${key.keyid.replace(/[^A-Za-z0-9]/g, '').slice(0, 16)}`,
-        invocationId: runId,
-        cairnVersion: CAIRN_VERSION,
-      });
-      const envelope = signStatement(statement, [key.privateKey]);
+      const statement = provenanceStatement(snap.snapshot, built, { builderId: keys.builderId, invocationId: runId, cairnVersion: CAIRN_VERSION });
+      const envelope = signStatement(statement, [keys.builder.privateKey]);
       const digest = await blobs.put(envelopeBytes(envelope));
-      await store.putEvidence({
-        digest,
-        kind: 'provenance',
-        subject,
-        mediaType: 'application/vnd.dsse.envelope.v1+json',
-        runId,
-        createdAt: clock().toISOString(),
-      });
+      await store.putEvidence({ digest, kind: 'provenance', subject, mediaType: DSSE_MEDIA_TYPE, runId, createdAt: clock().toISOString() });
       await audit('attest.provenance', [subject], digest);
       summary.provenance = digest;
       return {
         value: digest,
-        summary: `SLSA v1 provenance in a DSSE envelope ${digest.slice(0, 19)}…, signed by ${key.keyid}${key.created ? ' (new key)' : ''}`,
-        data: { envelope: digest, keyid: key.keyid, publicKey: key.publicKeyPath },
+        summary: `SLSA v1 provenance in a DSSE envelope ${digest.slice(0, 19)}…, builder ${keys.builderId}, key ${keys.builder.keyid}`,
+        data: { envelope: digest, keyid: keys.builder.keyid, trust: keys.trustPath },
       };
     });
 
-    const sbom = await stage('scan', async () => {
-      const lockText = await readFile(path.join(snap.dir, 'package-lock.json')).catch(() => null);
-      if (lockText === null) return { value: null, summary: 'no package-lock.json: no SBOM', outcome: 'skipped' as const };
-      const graph = parsePackageLock(lockText);
-      const bom = cycloneDxFromLock(graph, { toolVersion: CAIRN_VERSION, sourceDateEpoch: snap.snapshot.sourceDateEpoch });
-      const digest = await blobs.put(Buffer.from(`${canonicalize(bom)}\n`));
-      await store.putEvidence({ digest, kind: 'sbom', subject, mediaType: 'application/vnd.cyclonedx+json', runId, createdAt: clock().toISOString() });
-      await audit('scan.sbom', [subject], digest);
-      summary.sbom = digest;
+    const rebuilt = await stage('rebuild', async () => {
+      const outcome = await rebuildFromProvenance({
+        provenance: await blobs.get(provenanceDigest),
+        repository: snap.repositoryRoot,
+        claimedArtifact: await blobs.get(subject),
+        rebuilderKey: keys.rebuilder.privateKey,
+        rebuilderId: keys.rebuilderId,
+        now: clock,
+        cairnVersion: CAIRN_VERSION,
+        onLine: (line) => emit({ type: 'progress', stage: 'rebuild', message: line }),
+      });
+      const digest = await blobs.put(outcome.vsa);
+      await store.putEvidence({ digest, kind: 'vsa', subject, mediaType: DSSE_MEDIA_TYPE, runId, createdAt: clock().toISOString() });
+      await audit('rebuild.vsa', [subject], digest);
+      summary.vsa = digest;
+      const why = [...outcome.differences.map((d) => `${d.kind}: ${d.detail}`), ...outcome.causes.map((c) => `cause ${c.kind}: ${c.detail}`)];
       return {
-        value: { digest, components: graph.packages.length },
-        summary: `CycloneDX 1.6 SBOM ${digest.slice(0, 19)}…, ${graph.packages.length} component${graph.packages.length === 1 ? '' : 's'}`,
-        data: { sbom: digest, components: graph.packages.length },
+        value: { digest, outcome },
+        outcome: outcome.result === 'PASSED' ? ('ok' as const) : ('failed' as const),
+        summary:
+          outcome.result === 'PASSED'
+            ? `independent rebuild matches ${subject.slice(0, 19)}…, VSA PASSED signed by rebuilder key ${keys.rebuilder.keyid}`
+            : `independent rebuild differs, VSA FAILED: ${why.join('; ')}`,
+        data: {
+          vsa: digest,
+          result: outcome.result,
+          differences: outcome.differences,
+          causes: outcome.causes,
+          rebuilt: outcome.rebuilt?.artifact.digest ?? null,
+        },
+      };
+    });
+
+    const scanned = await stage('scan', async () => {
+      const now = clock();
+      const project = await scanProject(snap.dir, {
+        toolVersion: CAIRN_VERSION,
+        now,
+        sourceDateEpoch: snap.snapshot.sourceDateEpoch,
+        ...(options.osv ? { osv: options.osv } : {}),
+      });
+      const secrets = await scanSecrets(snap.dir, { now, target: 'tree', toolVersion: CAIRN_VERSION });
+      const ci = await auditCi(snap.dir, { now, toolVersion: CAIRN_VERSION });
+      let sbom: { digest: Digest; components: number } | null = null;
+      if (project.sbom) {
+        const digest = await blobs.put(project.sbom.bytes);
+        await store.putEvidence({ digest, kind: 'sbom', subject, mediaType: project.sbom.mediaType, runId, createdAt: now.toISOString() });
+        await audit('scan.sbom', [subject], digest);
+        sbom = { digest, components: project.sbom.components };
+        summary.sbom = digest;
+      }
+      const findings = [...project.report.findings, ...secrets.report.findings, ...ci.report.findings];
+      const reports = { dependencies: project.report, secrets: secrets.report, ci: ci.report, blastRadius: ci.blastRadius };
+      const reportDigest = await blobs.put(jsonBytes(reports));
+      await store.putEvidence({ digest: reportDigest, kind: 'scan-report', subject, mediaType: 'application/json', runId, createdAt: now.toISOString() });
+      await audit('scan.report', [subject], reportDigest);
+      summary.scan = reportDigest;
+      const scans = { vulnerabilities: project.advisories !== null, lockfile: project.lockfile !== null, secrets: true };
+      const counts = countBySeverity(findings);
+      return {
+        value: { sbom, findings, scans },
+        summary:
+          `${sbom ? `CycloneDX 1.6 SBOM ${sbom.digest.slice(0, 19)}…, ${sbom.components} component${sbom.components === 1 ? '' : 's'}` : 'no lockfile: no SBOM'}; ` +
+          `${findings.length} finding${findings.length === 1 ? '' : 's'}${counts ? ` (${counts})` : ''}; ` +
+          `${project.advisories ? `${project.advisories.records} advisor${project.advisories.records === 1 ? 'y' : 'ies'} ${project.advisories.digest.slice(0, 19)}…` : 'no advisory database (--osv)'}; ` +
+          `secrets ${secrets.filesScanned} files; CI ${ci.blastRadius.shortestPath ? 'has a path to production' : 'no path to production'}`,
+        data: { report: reportDigest, findings: findings.length, scans, advisories: project.advisories },
       };
     });
 
     const decisions = await stage('gate', async () => {
-      const evidence = await gatherEvidence(options.state, subject, provenanceDigest, sbom, key.publicKey);
+      const registry = new FilePolicyRegistry(options.state.dir);
+      const bundle = await gateBundle(registry, [(await stateKey(options.state.dir, 'policy')).publicKey]);
+      const input = await gateInput(options.state, keys, {
+        subject,
+        name: built.artifact.name,
+        provenanceDigest,
+        vsaDigest: rebuilt.digest,
+        rebuild: rebuilt.outcome,
+        scanned,
+        now: clock(),
+      });
       const list: GateDecision[] = [];
+      const denials: string[] = [];
       for (const environment of config.deploy.environments) {
-        const decision = evaluateBuiltinGate(evidence, { environment, now: clock() });
-        await store.putDecision(decision);
-        const digest = await blobs.put(jsonBytes({ decision, evidence }));
+        const decision = evaluateGate(input, bundle, { point: 'deploy', environment, now: clock() });
+        await registry.putDecision(decision, input);
+        const gateDecision = gateDecisionOf(decision);
+        await store.putDecision(gateDecision);
+        const digest = await blobs.put(jsonBytes({ decision, input }));
         await store.putEvidence({ digest, kind: 'decision', subject, mediaType: 'application/json', runId, createdAt: clock().toISOString() });
         await audit('gate.decision', [subject], digest);
-        summary.decisions.push({ environment, id: decision.id, allow: decision.allow });
-        list.push(decision);
+        summary.decisions.push({ environment, id: gateDecision.id, allow: gateDecision.allow });
+        list.push(gateDecision);
+        for (const r of gateDecision.rules) if (r.outcome !== 'pass' && r.outcome !== 'notApplicable') denials.push(`${environment}/${r.id}: ${r.message}`);
       }
       const denied = list.filter((d) => !d.allow);
-      const failed = denied.flatMap((d) => d.rules.filter((r) => r.outcome !== 'pass').map((r) => `${d.environment}/${r.id}: ${r.message}`));
-      const passed = list[0]?.rules.map((r) => r.id).join(', ') ?? '';
       return {
         value: list,
         outcome: denied.length > 0 ? ('denied' as const) : ('ok' as const),
-        summary: denied.length > 0 ? `denied: ${failed.join('; ')}` : `allowed for ${list.map((d) => `${d.environment} (${d.id})`).join(', ')}: ${passed}`,
-        data: { decisions: list },
+        summary:
+          denied.length > 0
+            ? `denied by policy ${bundle.ref.digest.slice(0, 19)}…: ${denials.join('; ')}`
+            : `allowed by policy ${bundle.ref.digest.slice(0, 19)}… for ${list.map((d) => `${d.environment} (${d.id})`).join(', ')}: ${list[0]?.rules.filter((r) => r.outcome === 'pass').length ?? 0} validations pass`,
+        data: { decisions: list, policy: bundle.ref },
       };
     });
 
@@ -310,40 +381,82 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   };
 }
 
-/** Re-reads the stored evidence (not the values in memory) and establishes the facts the gate decides on. */
-async function gatherEvidence(
-  state: State,
-  subject: Digest,
-  provenanceDigest: Digest,
-  sbom: { digest: Digest; components: number } | null,
-  trusted: import('node:crypto').KeyObject,
-): Promise<GateEvidence> {
-  const artifactBytes = await state.blobs.get(subject).catch(() => null);
-  const envelope = await state.blobs.get(provenanceDigest).catch(() => null);
-  let provenance: GateEvidence['provenance'] = {
+interface GateFacts {
+  readonly subject: Digest;
+  readonly name: string;
+  readonly provenanceDigest: Digest;
+  readonly vsaDigest: Digest;
+  readonly rebuild: RebuildOutcome;
+  readonly scanned: { readonly sbom: { digest: Digest; components: number } | null; readonly findings: readonly Finding[]; readonly scans: GateInput['scans'] };
+  readonly now: Date;
+}
+
+function failureText(result: AttestationVerification): string | null {
+  return result.failures.length === 0 ? null : result.failures.map((f) => `${f.code}: ${f.message}`).join('; ');
+}
+
+/**
+ * Re-reads the stored evidence (not the values in memory) and establishes the facts the gate
+ * decides on: signatures are checked against the state's trust store, where the builder key
+ * is bound to the builder id and the rebuilder key to the rebuilder id.
+ */
+async function gateInput(state: State, keys: StateTrust, facts: GateFacts): Promise<GateInput> {
+  const artifactBytes = await state.blobs.get(facts.subject).catch(() => null);
+  const envelope = await state.blobs.get(facts.provenanceDigest).catch(() => null);
+  const vsa = await state.blobs.get(facts.vsaDigest).catch(() => null);
+  let provenance: GateInput['provenance'] = {
+    ...NO_PROVENANCE,
     present: envelope !== null,
-    signatureVerified: false,
-    subjectDigests: [],
-    keyid: null,
-    failure: envelope === null ? 'missing' : null,
+    failure: envelope === null ? 'the stored provenance is missing or corrupt' : null,
   };
   if (envelope) {
-    try {
-      const verified = verifyAttestation(envelope, subject, [trusted]);
-      provenance = {
-        present: true,
-        signatureVerified: true,
-        subjectDigests: verified.statement.subject.map((s) => `sha256:${s.digest.sha256 ?? ''}` as Digest),
-        keyid: verified.keyids[0] ?? null,
-        failure: null,
-      };
-    } catch (error) {
-      provenance = { ...provenance, failure: error instanceof CairnError ? `${error.code}: ${error.message}` : String(error) };
-    }
+    const result = verifyWithPolicy({ attestation: envelope, artifactDigest: facts.subject }, { trust: keys.trust, now: facts.now });
+    const statement = result.statement;
+    provenance = {
+      present: true,
+      verified: result.ok,
+      failure: failureText(result),
+      keyids: result.facts.keyids,
+      builderId: result.facts.builderId,
+      builderTrusted:
+        result.ok && result.facts.signers.some((s) => s.counted && (s.identities ?? []).some((i) => i.role === 'builder' && i.id === result.facts.builderId)),
+      subjectDigests: (statement?.subject ?? []).flatMap((sub) => (isSha256Hex(sub.digest.sha256) ? [digestFromHex(sub.digest.sha256)] : [])),
+      buildType: result.facts.buildType,
+      sourceUri: result.facts.source?.repository ?? null,
+      sourceCommit: result.facts.source?.commit ?? null,
+    };
+  }
+  let rebuild: GateInput['rebuild'] = { ...NO_REBUILD, present: vsa !== null, failure: vsa === null ? 'the stored VSA is missing or corrupt' : null };
+  if (vsa) {
+    const result = verifyWithPolicy({ attestation: vsa, artifactDigest: facts.subject }, { trust: keys.trust, now: facts.now });
+    // A FAILED summary is still authentic evidence: only its verdict is negative.
+    const authentic = result.failures.every((f) => f.code === 'ATTEST_VSA_FAILED' || f.code === 'ATTEST_VSA_LEVEL_MISSING');
+    const verdict = (result.statement?.predicate as { verificationResult?: unknown } | undefined)?.verificationResult;
+    rebuild = {
+      present: true,
+      verified: authentic && result.facts.keyids.length > 0,
+      failure: authentic ? null : failureText(result),
+      result: verdict === 'PASSED' || verdict === 'FAILED' ? verdict : null,
+      rebuilderId: result.facts.verifierId,
+      rebuilderKeyid: result.facts.keyids[0] ?? null,
+      rebuiltDigest: facts.rebuild.rebuilt?.artifact.digest ?? null,
+      digestsMatch: facts.rebuild.rebuilt?.artifact.digest === facts.subject && facts.rebuild.differences.length === 0,
+      causes: [...facts.rebuild.causes.map((c) => `${c.kind}: ${c.detail}`), ...facts.rebuild.differences.map((d) => `${d.kind}: ${d.detail}`)],
+    };
   }
   return {
-    artifact: { digest: subject, rehashed: artifactBytes ? sha256Digest(artifactBytes) : null },
+    schema: GATE_INPUT_SCHEMA,
+    artifact: { name: facts.name, digest: facts.subject, rehashed: artifactBytes ? sha256Digest(artifactBytes) : null },
     provenance,
-    sbom: { present: sbom !== null, digest: sbom?.digest ?? null, components: sbom?.components ?? 0 },
+    rebuild,
+    sbom: { present: facts.scanned.sbom !== null, digest: facts.scanned.sbom?.digest ?? null, components: facts.scanned.sbom?.components ?? 0 },
+    scans: facts.scanned.scans,
+    findings: facts.scanned.findings,
   };
+}
+
+function countBySeverity(findings: readonly Finding[]): string {
+  const counts = new Map<string, number>();
+  for (const f of findings) counts.set(f.severity, (counts.get(f.severity) ?? 0) + 1);
+  return [...counts.entries()].map(([k, v]) => `${v} ${k}`).join(', ');
 }

@@ -23,6 +23,8 @@ export interface Snapshot {
   readonly dir: string;
   /** Paths under the project with uncommitted changes, which the snapshot ignores. */
   readonly uncommitted: readonly string[];
+  /** The repository's top folder on disk (where a rebuilder would read the same commit). */
+  readonly repositoryRoot: string;
 }
 
 interface TreeEntry {
@@ -147,5 +149,6 @@ export async function snapshotCommit(projectDir: string, options: SnapshotOption
     },
     dir: options.into,
     uncommitted,
+    repositoryRoot: root,
   };
 }

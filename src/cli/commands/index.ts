@@ -17,6 +17,8 @@ import { keygenCommand } from './keygen.js';
 import { POLICY_COMMANDS } from './policy.js';
 import { rebuildCommand } from './rebuild.js';
 import { runCommand } from './run.js';
+import { sbomCommand } from './sbom.js';
+import { scanCommand } from './scan.js';
 import { secretsBaselineCommand, secretsScanCommand } from './secrets.js';
 import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
@@ -45,6 +47,8 @@ export const COMMANDS: readonly Command[] = [
   witnessInitCommand,
   witnessCosignCommand,
   stopCommand,
+  scanCommand,
+  sbomCommand,
   ciAuditCommand,
   secretsScanCommand,
   secretsBaselineCommand,

@@ -31,6 +31,7 @@ import {
 } from '../../policy/rollout.js';
 import { shadowReport } from '../../policy/shadow.js';
 import { junitXml, runPolicyTests, type TestReport } from '../../policy/testing.js';
+import { openState } from '../../pipeline/state.js';
 import { flag, stringOption, type Command, type CommandContext } from '../command.js';
 import type { Output } from '../io.js';
 import { actorFrom, PURPOSE_OPTION } from './shared.js';
@@ -204,7 +205,21 @@ function printPlan(out: Output, plan: RolloutPlan): void {
     out.line(`  shadow evidence ${s.binding} at ${s.point}/${s.environment}: ${s.decisions} decisions (${s.required} required), ${s.unexplained} unexplained`);
 }
 
-/** Prints what the audit log should receive; the pipeline wires `onAudit` to append it. */
+/** Applies a rollout plan and appends its record to the state's audit log, bound to the actor and purpose. */
+async function applyAudited(context: CommandContext, registry: FilePolicyRegistry, plan: RolloutPlan): Promise<AppliedRollout> {
+  const state = await openState(context.stateDir);
+  try {
+    const log = await state.audit();
+    const actor = actorFrom(context.io, stringOption(context, 'purpose') ?? `policy ${plan.record.action}`);
+    return await applyRollout(registry, plan, await signingKeys(context), (action, subjects, payloadDigest) =>
+      log.append({ actor, action, subjects, payloadDigest }),
+    );
+  } finally {
+    await state.close();
+  }
+}
+
+/** Prints the signed record and the audit entry it was appended as. */
 function printApplied(out: Output, plan: RolloutPlan, applied: AppliedRollout): void {
   const subjects = [plan.record.bundle.digest, ...(plan.record.previous ? [plan.record.previous.digest] : [])];
   out.event('policy-record', {
@@ -251,7 +266,7 @@ async function activation(context: CommandContext, action: 'activate' | 'promote
     context.out.line('dry run: nothing changed');
     return 0;
   }
-  printApplied(context.out, plan, await applyRollout(registry, plan, await signingKeys(context)));
+  printApplied(context.out, plan, await applyAudited(context, registry, plan));
   return 0;
 }
 
@@ -280,7 +295,7 @@ async function rollbackCommand(context: CommandContext): Promise<number> {
     context.out.line('dry run: nothing changed');
     return 0;
   }
-  printApplied(context.out, plan, await applyRollout(registry, plan, await signingKeys(context)));
+  printApplied(context.out, plan, await applyAudited(context, registry, plan));
   return 0;
 }
 

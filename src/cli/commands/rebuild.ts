@@ -20,14 +20,17 @@ async function run(context: CommandContext): Promise<number> {
   const { out, io } = context;
   const provenancePath = stringOption(context, 'provenance');
   const repo = stringOption(context, 'repo');
-  if (!provenancePath || !repo) throw new UsageError('CLI_MISSING_OPTION', `cairn rebuild needs ${[!provenancePath && '--provenance', !repo && '--repo'].filter(Boolean).join(' and ')}`);
+  if (!provenancePath || !repo)
+    throw new UsageError('CLI_MISSING_OPTION', `cairn rebuild needs ${[!provenancePath && '--provenance', !repo && '--repo'].filter(Boolean).join(' and ')}`);
   const provenance = await readInput(path.resolve(io.cwd, provenancePath), 'provenance');
   const artifactPath = stringOption(context, 'artifact');
   const claimedArtifact = artifactPath ? await readInput(path.resolve(io.cwd, artifactPath), 'artifact') : null;
   const keyPath = stringOption(context, 'key');
   const state = await openState(context.stateDir);
   try {
-    const key = keyPath ? { privateKey: privateKeyFromPem((await readInput(path.resolve(io.cwd, keyPath), 'key')).toString('utf8'), keyPath) } : await stateKey(state.dir, 'rebuilder');
+    const key = keyPath
+      ? { privateKey: privateKeyFromPem((await readInput(path.resolve(io.cwd, keyPath), 'key')).toString('utf8'), keyPath) }
+      : await stateKey(state.dir, 'rebuilder');
     out.progress('… rebuilding from the provenance');
     const outcome = await rebuildFromProvenance({
       provenance,
@@ -40,7 +43,14 @@ async function run(context: CommandContext): Promise<number> {
       ...(flag(context, 'verbose') ? { onLine: (line: string) => out.progress(`  rebuild | ${line}`) } : {}),
     });
     const vsaDigest = await state.blobs.put(outcome.vsa);
-    await state.store.putEvidence({ digest: vsaDigest, kind: 'vsa', subject: outcome.claim.subjectDigest, mediaType: 'application/vnd.dsse.envelope.v1+json', runId: null, createdAt: new Date().toISOString() });
+    await state.store.putEvidence({
+      digest: vsaDigest,
+      kind: 'vsa',
+      subject: outcome.claim.subjectDigest,
+      mediaType: 'application/vnd.dsse.envelope.v1+json',
+      runId: null,
+      createdAt: new Date().toISOString(),
+    });
     const outPath = stringOption(context, 'out');
     if (outPath) await writeFile(path.resolve(io.cwd, outPath), outcome.vsa);
     out.event('rebuild', {

@@ -65,7 +65,7 @@ function printSummary(out: Output, s: RunSummary, stopped: readonly string[]): v
   out.line(`  npx cairn audit verify --state ${rel}`);
   if (s.provenance && s.artifact) {
     out.line(
-      `  npx cairn verify --artifact ${rel}/blobs/sha256/${s.artifact.digest.slice(7, 9)}/${s.artifact.digest.slice(9)} --attestation ${rel}/blobs/sha256/${s.provenance.slice(7, 9)}/${s.provenance.slice(9)} --key ${rel}/keys/builder.pub`,
+      `  npx cairn verify --artifact ${rel}/blobs/sha256/${s.artifact.digest.slice(7, 9)}/${s.artifact.digest.slice(9)} --attestation ${rel}/blobs/sha256/${s.provenance.slice(7, 9)}/${s.provenance.slice(9)} --trust ${rel}/trust.json`,
     );
   }
 }
@@ -155,11 +155,14 @@ async function run(context: CommandContext): Promise<number> {
     const actor = actorFrom(context.io, purpose);
     const verbose = flag(context, 'verbose');
     const rev = stringOption(context, 'rev');
+    const osvOption = stringOption(context, 'osv') ?? context.io.env.CAIRN_OSV;
+    const osv = osvOption ? path.resolve(context.io.cwd, osvOption) : undefined;
     const summary = await runPipeline({
       projectDir: project,
       state,
       actor,
       ...(rev ? { rev } : {}),
+      ...(osv ? { osv } : {}),
       keepScratch: flag(context, 'keep-scratch'),
       onEvent: (event) => {
         out.event(event.type, event as unknown as Record<string, unknown>);
@@ -193,12 +196,13 @@ async function run(context: CommandContext): Promise<number> {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run the whole pipeline for a project: source, build, attest, scan, gate, deploy, runtime',
+  summary: 'run the whole pipeline for a project: source, build, attest, rebuild, scan, gate, deploy, runtime',
   usage: 'cairn run [DIR] [--rev REV] [--demo [--keep]] [--purpose TEXT] [--verbose] [--json] [--state DIR]',
   description:
     'Snapshots the committed tree of DIR (default .) at REV (default HEAD), builds it with the recipe in its cairn.yaml, signs SLSA provenance, writes a CycloneDX SBOM, gates, deploys to the local target and checks what runs. With --demo the services are stopped at the end unless --keep.',
   options: {
     rev: { type: 'string', value: 'REV', description: 'git revision to build (default HEAD)' },
+    osv: { type: 'string', value: 'PATH', description: 'OSV advisory database: a folder or zip (default $CAIRN_OSV); without one the gate denies' },
     demo: { type: 'boolean', description: 'stop the services started by this run at the end' },
     keep: { type: 'boolean', description: 'with --demo: leave the services running' },
     purpose: PURPOSE_OPTION,

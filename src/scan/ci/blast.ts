@@ -414,7 +414,7 @@ export function blastRadius(input: BlastInput): BlastRadius {
   const jobs: JobReach[] = reaches
     .map(({ id, reach }) => {
       const { seen } = reachFrom(id);
-      const prod = [...seen.keys()].map((k) => g.nodes.get(k)).filter((n): n is BlastNode => n !== undefined && n.production);
+      const prod = [...seen.keys()].map((k) => g.nodes.get(k)).filter((n): n is BlastNode => n?.production === true);
       return { ...reach, reachesProduction: prod.map((n) => n.label).sort() };
     })
     .sort((a, b) => (a.job < b.job ? -1 : a.job > b.job ? 1 : 0));

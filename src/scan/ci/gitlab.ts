@@ -91,7 +91,7 @@ function mapOf(node: YNode | undefined): Map<string, YEntry> {
 /** `extends:` resolved: template keys first, the job's own keys override (one level of map merge, as GitLab's deep merge for hashes). */
 function resolveExtends(name: string, templates: ReadonlyMap<string, YNode>, depth = 0, seen: ReadonlySet<string> = new Set()): YNode | undefined {
   const node = templates.get(name);
-  if (!node || node.kind !== 'map' || depth > 11 || seen.has(name)) return node;
+  if (node?.kind !== 'map' || depth > 11 || seen.has(name)) return node;
   const parents = get(node, 'extends');
   const parentNames =
     parents?.kind === 'seq' ? parents.items.map((i) => (i.kind === 'scalar' ? i.text : '')) : parents?.kind === 'scalar' ? [parents.text] : [];
@@ -106,7 +106,7 @@ function resolveExtends(name: string, templates: ReadonlyMap<string, YNode>, dep
 }
 
 function deepMerge(base: YEntry | undefined, over: YEntry): YEntry {
-  if (!base || base.value.kind !== 'map' || over.value.kind !== 'map') return over;
+  if (base?.value.kind !== 'map' || over.value.kind !== 'map') return over;
   const m = new Map(base.value.entries.map((e) => [e.key.text, e]));
   for (const e of over.value.entries) m.set(e.key.text, deepMerge(m.get(e.key.text), e));
   return { key: over.key, value: { kind: 'map', entries: [...m.values()], span: over.value.span } };

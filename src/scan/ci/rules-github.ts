@@ -212,7 +212,7 @@ function insecureCommands(ctx: Context, envs: Iterable<YEntry>, scope: string): 
 }
 
 function hardcodedPassword(ctx: Context, password: YEntry | undefined, scope: string): void {
-  if (!password || password.value.kind !== 'scalar' || password.value.value === null) return;
+  if (password?.value.kind !== 'scalar' || password.value.value === null) return;
   if (password.value.text.includes('${{')) return;
   ctx.out.push(
     ciFinding(
@@ -470,8 +470,7 @@ function uploadsWorkspace(step: Step, checkoutDir: string): boolean {
 export function auditAction(action: Action): Finding[] {
   const ctx: Context = { file: action.file, source: action.source, triggers: [], out: [] };
   const scope = `action ${action.name ?? action.file}`;
-  if (action.image && action.image.text.startsWith('docker://') && !DIGEST.test(action.image.text))
-    unpinnedImage(ctx, action.image, action.image.text.slice(9), scope);
+  if (action.image?.text.startsWith('docker://') && !DIGEST.test(action.image.text)) unpinnedImage(ctx, action.image, action.image.text.slice(9), scope);
   stepRules(ctx, action.steps, (step) => envTaint(step.env), scope, true);
   return ctx.out;
 }
