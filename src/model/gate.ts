@@ -8,18 +8,6 @@ export interface RuleResult {
   readonly message: string;
 }
 
-/** The evidence a gate decides on, as facts already established by earlier stages. */
-export interface GateEvidence {
-  readonly artifact: { readonly digest: Digest; readonly rehashed: Digest | null };
-  readonly provenance: {
-    readonly present: boolean;
-    readonly signatureVerified: boolean;
-    readonly subjectDigests: readonly Digest[];
-    readonly keyid: string | null;
-    readonly failure: string | null;
-  };
-  readonly sbom: { readonly present: boolean; readonly digest: Digest | null; readonly components: number };
-}
 
 export interface GateDecision {
   /** `dec_` + first 24 hex of the digest of the canonical decision body. */

@@ -1,7 +1,6 @@
 import { isDigest, type Digest } from '../model/digest.js';
 import { Fields, joinPath } from '../model/fields.js';
 import { type Finding, SEVERITIES, type Severity } from '../model/finding.js';
-import type { GateEvidence } from '../model/gate.js';
 
 /**
  * The evidence a gate decision reads (schema `cairn.dev/gate-input/v1`): facts earlier stages
@@ -96,32 +95,6 @@ export const NO_REBUILD: RebuildFacts = {
   digestsMatch: false,
   causes: [],
 };
-
-/**
- * Maps the skeleton's GateEvidence onto the gate input: the key that verified is the state's
- * own builder key, so a verified signature means a trusted builder; there is no rebuild and
- * no scanner ran.
- */
-export function gateInputFromEvidence(evidence: GateEvidence): GateInput {
-  const p = evidence.provenance;
-  return {
-    schema: GATE_INPUT_SCHEMA,
-    artifact: { name: null, digest: evidence.artifact.digest, rehashed: evidence.artifact.rehashed },
-    provenance: {
-      ...NO_PROVENANCE,
-      present: p.present,
-      verified: p.signatureVerified,
-      failure: p.failure,
-      keyids: p.keyid === null ? [] : [p.keyid],
-      builderTrusted: p.signatureVerified,
-      subjectDigests: [...p.subjectDigests],
-    },
-    rebuild: NO_REBUILD,
-    sbom: { present: evidence.sbom.present, digest: evidence.sbom.digest, components: evidence.sbom.components },
-    scans: { vulnerabilities: false, lockfile: false, secrets: false },
-    findings: [],
-  };
-}
 
 const MAX_FINDINGS = 10_000;
 const TEXT = { maxLength: 4096, empty: true } as const;
