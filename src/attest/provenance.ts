@@ -51,7 +51,12 @@ export function provenanceStatement(source: SourceSnapshot, build: BuildResult, 
         buildType: CAIRN_BUILD_TYPE,
         externalParameters: {
           source: { uri: source.repository, commit: source.commit, subdir: source.subdir },
-          recipe: { run: build.recipe.run, output: build.recipe.output, install: build.recipe.install },
+          recipe: {
+            run: build.recipe.run,
+            output: build.recipe.output,
+            install: build.recipe.install,
+            ...(build.recipe.format ? { format: build.recipe.format } : {}),
+          },
         },
         internalParameters: {
           sourceDateEpoch: source.sourceDateEpoch,

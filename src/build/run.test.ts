@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { unpackTgz } from '../crypto/archive.js';
+import { unpackZip } from '../crypto/zip.js';
 import { snapshotCommit } from '../source/snapshot.js';
 import { commitTree, TINY_PROJECT, useScratch } from '../testkit.js';
 import type { BuildConfig } from '../model/config.js';
@@ -105,5 +106,31 @@ describe('runBuild', () => {
       buildCommit(repo, { run: 'mkdir out && ln -s /etc/passwd out/pw', output: 'out', install: 'none' }),
       (e: unknown) => e instanceof BuildError && e.code === 'BUILD_OUTPUT_UNSAFE',
     );
+  });
+});
+
+describe('runBuild with build.format zip', () => {
+  it('packs the same output into a deterministic zip: sorted, UTC times from SOURCE_DATE_EPOCH, normalised modes', async () => {
+    const repo = scratch();
+    commitTree(repo, TINY_PROJECT, 1_700_000_000);
+    const recipe: BuildConfig = { run: 'node build.mjs', output: 'out', install: 'none', format: 'zip' };
+    const first = await buildCommit(repo, recipe);
+    const second = await buildCommit(repo, recipe, { TZ: 'Asia/Kathmandu' });
+    assert.equal(first.result.artifact.name, 'tiny.zip');
+    assert.equal(first.result.artifact.mediaType, 'application/zip');
+    assert.equal(first.result.artifact.digest, second.result.artifact.digest);
+    const { members } = unpackZip(first.artifact);
+    assert.deepEqual(
+      members.map((m) => [m.path.replace(/\/$/, ''), m.mode?.toString(8)]),
+      [
+        ['out', '755'],
+        ['out/bin', '755'],
+        ['out/bin/run', '755'],
+        ['out/env.json', '644'],
+        ['out/secret-mode.txt', '644'],
+        ['out/server.mjs', '644'],
+      ],
+    );
+    for (const m of members) assert.equal(m.mtime, 1_700_000_000);
   });
 });

@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, readFile, readlink, realpath } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { packTgz, type TarEntry } from '../crypto/archive.js';
+import { packZip } from '../crypto/zip.js';
 import { sha256Digest } from '../crypto/digest.js';
 import type { BuildConfig } from '../model/config.js';
 import type { BuildEnvironment, BuildResult, InstalledDependency } from '../model/build.js';
@@ -124,6 +125,22 @@ function runRecipe(input: BuildInput, invocation: Invocation): Promise<Buffer> {
   });
 }
 
+/**
+ * A zip with the same normalisation as the tarball: entries sorted by UTF-8 bytes, every
+ * mtime the SOURCE_DATE_EPOCH written as UTC, modes 0644/0755, deflate level 9.
+ */
+function packZipDeterministic(entries: readonly TarEntry[], mtime: number): Buffer {
+  const sorted = [...entries].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return packZip(
+    sorted.map((e) => ({
+      ...e,
+      path: e.type === 'directory' ? `${e.path}/` : e.path,
+      mode: e.type === 'symlink' ? 0o777 : e.type === 'directory' || e.mode & 0o111 ? 0o755 : 0o644,
+    })),
+    { mtime, level: 9, utcOffsetMinutes: 0 },
+  );
+}
+
 /** Collects the output directory as archive entries prefixed with its own path. */
 async function collectOutput(root: string, output: string, maxBytes: number): Promise<TarEntry[]> {
   const outputDir = path.join(root, output);
@@ -185,15 +202,16 @@ export async function runBuild(input: BuildInput): Promise<BuildOutput> {
   const variation = input.variation;
   const invocation = sandboxInvocation(
     probe.isolation,
-    { workDir: input.dir, scratch: input.scratch },
+    { workDir: input.dir, scratch: input.scratch, output: input.recipe.output },
     normalisedEnvironment(input),
     input.recipe.run,
     variation,
   );
   if (variation?.home !== undefined && probe.isolation !== 'bubblewrap') await mkdir(variation.home, { recursive: true });
   const log = await runRecipe(input, invocation);
-  const entries = await collectOutput(input.dir, input.recipe.output, input.maxOutputBytes ?? 1024 * 1024 * 1024);
-  const artifact = packTgz(entries, input.sourceDateEpoch);
+  const entries = await collectOutput(invocation.outputRoot, input.recipe.output, input.maxOutputBytes ?? 1024 * 1024 * 1024);
+  const format = input.recipe.format ?? 'tgz';
+  const artifact = format === 'zip' ? packZipDeterministic(entries, input.sourceDateEpoch) : packTgz(entries, input.sourceDateEpoch);
   const finishedAt = clock().toISOString();
   const machineSpecific = new Set(['PATH', 'HOME', 'TMPDIR']);
   const environment: BuildEnvironment = {
@@ -210,7 +228,12 @@ export async function runBuild(input: BuildInput): Promise<BuildOutput> {
   };
   return {
     result: {
-      artifact: { name: `${input.name}.tgz`, digest: sha256Digest(artifact), size: artifact.length, mediaType: 'application/gzip' },
+      artifact: {
+        name: `${input.name}.${format}`,
+        digest: sha256Digest(artifact),
+        size: artifact.length,
+        mediaType: format === 'zip' ? 'application/zip' : 'application/gzip',
+      },
       recipe: { run: input.recipe.run, output: input.recipe.output, install: input.recipe.install },
       dependencies,
       environment,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -108,6 +108,31 @@ describe('a build under bubblewrap', { skip: probe.isolation !== 'bubblewrap' &&
     ]);
     assert.equal(env.isolation, 'bubblewrap');
     assert.equal(env.buildDir, '/build');
+  });
+});
+
+describe('the source under bubblewrap', { skip: probe.isolation !== 'bubblewrap' && 'bubblewrap does not work here' }, () => {
+  it('is read-only: the recipe works on a private copy and only the declared output comes back', async () => {
+    const dir = scratch();
+    writeTree(dir, { 'src.txt': 'committed\n' });
+    const out = await runBuild({
+      dir,
+      scratch: scratch(),
+      name: 'ro',
+      recipe: {
+        run: 'echo edited > src.txt; (echo x > /src/src.txt && echo writable || echo read-only) > probe.txt; mkdir out; cp src.txt probe.txt out/; echo stray > stray.txt',
+        output: 'out',
+        install: 'none',
+      },
+      sourceDateEpoch: 1_700_000_000,
+      isolation: { isolation: 'bubblewrap', notes: [] },
+    });
+    const members = Object.fromEntries(unpackTgz(out.artifact).map((m) => [m.path, Buffer.from(m.data ?? []).toString('utf8')]));
+    assert.equal(members['out/src.txt'], 'edited\n');
+    assert.equal(members['out/probe.txt'], 'read-only\n');
+    assert.equal(readFileSync(path.join(dir, 'src.txt'), 'utf8'), 'committed\n');
+    assert.equal(existsSync(path.join(dir, 'stray.txt')), false);
+    assert.equal(existsSync(path.join(dir, 'out')), false);
   });
 });
 

@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Isolation } from '../model/build.js';
 import { BuildError } from './errors.js';
 
 /** Where the build sees its folders when a sandbox maps them to fixed paths. */
 export const SANDBOX_BUILD_DIR = '/build';
+/** Where bubblewrap mounts the committed tree, read-only. */
+export const SANDBOX_SOURCE_DIR = '/src';
+const SANDBOX_OUT_DIR = '/out';
 export const SANDBOX_HOME = '/home/builder';
 
 const RANK: Record<Isolation, number> = { none: 0, 'unshare-net': 1, bubblewrap: 2 };
@@ -17,8 +20,10 @@ export interface Probe {
 }
 
 export interface SandboxFolders {
-  /** The writable working copy the recipe runs in. */
+  /** The working copy: writable when the recipe runs in it, read-only under bubblewrap (which copies it). */
   readonly workDir: string;
+  /** The recipe's output folder, relative to the working copy (what bubblewrap copies back out). */
+  readonly output?: string;
   /** Scratch folder for HOME, TMPDIR and the synthetic /etc files. */
   readonly scratch: string;
 }
@@ -50,6 +55,8 @@ export interface Invocation {
   readonly inner: Record<string, string>;
   /** The build directory as the recipe sees it. */
   readonly buildDir: string;
+  /** Host folder holding `<output>/` after the recipe ran (the working copy, or bubblewrap's copy-out folder). */
+  readonly outputRoot: string;
 }
 
 function works(file: string, args: readonly string[]): boolean {
@@ -75,7 +82,10 @@ function bwrapArgs(folders: SandboxFolders | null, knobs: SandboxKnobs = {}): st
   if (folders) {
     args.push('--ro-bind', path.join(folders.scratch, 'etc', 'passwd'), '/etc/passwd', '--ro-bind', path.join(folders.scratch, 'etc', 'group'), '/etc/group');
     const buildDir = knobs.buildDir ?? SANDBOX_BUILD_DIR;
-    args.push('--bind', folders.workDir, buildDir, '--bind', path.join(folders.scratch, 'home'), knobs.home ?? SANDBOX_HOME, '--chdir', buildDir);
+    // The source is mounted read-only; the recipe works on a copy in a private tmpfs and only
+    // its declared output is copied back out.
+    args.push('--ro-bind', folders.workDir, SANDBOX_SOURCE_DIR, '--tmpfs', buildDir, '--bind', path.join(folders.scratch, 'out'), SANDBOX_OUT_DIR);
+    args.push('--bind', path.join(folders.scratch, 'home'), knobs.home ?? SANDBOX_HOME, '--chdir', '/');
   }
   return args;
 }
@@ -142,20 +152,33 @@ export function sandboxInvocation(
         throw new BuildError('BUILD_BAD_VARIATION', `the sandbox ${what} must be a normalised absolute path, got ${JSON.stringify(p)}`);
       }
     }
+    mkdirSync(path.join(folders.scratch, 'out'), { recursive: true });
+    const output = folders.output ?? '.';
+    const wrapped = [
+      `cp -a ${SANDBOX_SOURCE_DIR}/. ${buildDir}/ && cd ${buildDir} || exit 125`,
+      'unset OLDPWD',
+      `umask ${umask}`,
+      `(\n${script}\n)`,
+      'status=$?',
+      `if [ "$status" -eq 0 ] && [ -d '${output}' ]; then mkdir -p '${SANDBOX_OUT_DIR}/${output}' && cp -a '${output}/.' '${SANDBOX_OUT_DIR}/${output}/' || exit 126; fi`,
+      'exit "$status"',
+    ].join('\n');
     writeFileSync(path.join(folders.scratch, 'etc', 'passwd'), `root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:builder:${home}:/bin/sh\n`);
     writeFileSync(path.join(folders.scratch, 'etc', 'group'), 'root:x:0:\nbuilder:x:1000:\n');
     const inner = { ...variables, HOME: home, TMPDIR: '/tmp', USER: 'builder', LOGNAME: 'builder', ...overrides };
     const setenv = Object.entries(inner).flatMap(([k, v]) => ['--setenv', k, v]);
     return {
       file: 'bwrap',
-      args: [...bwrapArgs(folders, knobs), '--clearenv', ...setenv, '--', ...shell],
+      args: [...bwrapArgs(folders, knobs), '--clearenv', ...setenv, '--', '/bin/sh', '-c', wrapped],
       cwd: folders.workDir,
       env: { PATH: variables.PATH ?? '/usr/bin:/bin' },
       inner,
       buildDir,
+      outputRoot: path.join(folders.scratch, 'out'),
     };
   }
   const inner = { ...variables, HOME: knobs.home ?? path.join(folders.scratch, 'home'), TMPDIR: path.join(folders.scratch, 'tmp'), ...overrides };
-  if (isolation === 'unshare-net') return { file: 'unshare', args: ['-n', '--', ...shell], cwd: folders.workDir, env: inner, inner, buildDir: folders.workDir };
-  return { file: shell[0] as string, args: shell.slice(1), cwd: folders.workDir, env: inner, inner, buildDir: folders.workDir };
+  const plain = { cwd: folders.workDir, env: inner, inner, buildDir: folders.workDir, outputRoot: folders.workDir };
+  if (isolation === 'unshare-net') return { file: 'unshare', args: ['-n', '--', ...shell], ...plain };
+  return { file: shell[0] as string, args: shell.slice(1), ...plain };
 }

@@ -35,12 +35,12 @@ export interface Artifact {
   readonly name: string;
   readonly digest: Digest;
   readonly size: number;
-  readonly mediaType: 'application/gzip';
+  readonly mediaType: 'application/gzip' | 'application/zip';
 }
 
 export interface BuildResult {
   readonly artifact: Artifact;
-  readonly recipe: { readonly run: string; readonly output: string; readonly install: 'none' | 'npm' };
+  readonly recipe: { readonly run: string; readonly output: string; readonly install: 'none' | 'npm'; readonly format?: 'tgz' | 'zip' };
   /** Packages installed by cairn from `package-lock.json` (empty unless `install: npm`). */
   readonly dependencies: readonly InstalledDependency[];
   readonly environment: BuildEnvironment;

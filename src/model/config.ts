@@ -12,6 +12,8 @@ export interface BuildConfig {
    * `none` (default): the recipe installs what it needs itself.
    */
   readonly install: 'none' | 'npm';
+  /** Artifact format: `tgz` (default) or `zip`, both packed deterministically. */
+  readonly format?: 'tgz' | 'zip';
 }
 
 export interface DeployConfig {
@@ -51,14 +53,19 @@ export function projectConfigFromJSON(raw: unknown): ProjectConfig {
   let build: BuildConfig | undefined;
   if (root.build === undefined) f.report('build', 'MISSING', 'required: the build recipe (build.run, build.output)');
   else {
-    const b = f.object(root.build, 'build', ['run', 'output', 'install']);
+    const b = f.object(root.build, 'build', ['run', 'output', 'install', 'format']);
     if (b) {
       const run = f.string(b.run, 'build.run', { maxLength: 8192 });
       const output = f.string(b.output, 'build.output', { pattern: RELATIVE_PATH });
       const install = b.install === undefined ? 'none' : f.string(b.install, 'build.install');
       if (install !== undefined && install !== 'none' && install !== 'npm')
         f.report('build.install', 'UNSUPPORTED', `unknown installer "${install}" (supported: npm, none)`);
-      else if (run !== undefined && output !== undefined && install !== undefined) build = { run, output, install };
+      else if (run !== undefined && output !== undefined && install !== undefined) {
+        const format = b.format === undefined ? undefined : f.string(b.format, 'build.format');
+        if (format !== undefined && format !== 'tgz' && format !== 'zip')
+          f.report('build.format', 'UNSUPPORTED', `unknown artifact format "${format}" (supported: tgz, zip)`);
+        else build = { run, output, install, ...(format ? { format } : {}) };
+      }
     }
   }
 

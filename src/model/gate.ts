@@ -8,7 +8,6 @@ export interface RuleResult {
   readonly message: string;
 }
 
-
 export interface GateDecision {
   /** `dec_` + first 24 hex of the digest of the canonical decision body. */
   readonly id: string;

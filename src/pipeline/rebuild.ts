@@ -26,7 +26,7 @@ export interface ProvenanceClaim {
   readonly commit: string;
   readonly subdir: string;
   readonly treeDigest: Digest | null;
-  readonly recipe: { readonly run: string; readonly output: string; readonly install: 'none' | 'npm' };
+  readonly recipe: { readonly run: string; readonly output: string; readonly install: 'none' | 'npm'; readonly format: 'tgz' | 'zip' };
   readonly builderId: string;
 }
 
@@ -99,13 +99,23 @@ export function provenanceClaim(bytes: Uint8Array): ProvenanceClaim {
     commit: field(source.commit, 'source commit', (v): v is string => typeof v === 'string' && /^[0-9a-f]{40,64}$/.test(v)),
     subdir: typeof source.subdir === 'string' ? source.subdir : '',
     treeDigest: sourceDep?.digest?.sha256 && isSha256Hex(sourceDep.digest.sha256) ? digestFromHex(sourceDep.digest.sha256) : null,
-    recipe: { run: field(recipe.run, 'recipe', isString), output: field(recipe.output, 'recipe output', isString), install },
+    recipe: {
+      run: field(recipe.run, 'recipe', isString),
+      output: field(recipe.output, 'recipe output', isString),
+      install,
+      format: recipe.format === 'zip' ? 'zip' : 'tgz',
+    },
     builderId: field(predicate.runDetails?.builder?.id, 'builder id', isString),
   };
 }
 
 function sameRecipe(claim: ProvenanceClaim, config: ProjectConfig): boolean {
-  return claim.recipe.run === config.build.run && claim.recipe.output === config.build.output && claim.recipe.install === config.build.install;
+  return (
+    claim.recipe.run === config.build.run &&
+    claim.recipe.output === config.build.output &&
+    claim.recipe.install === config.build.install &&
+    claim.recipe.format === (config.build.format ?? 'tgz')
+  );
 }
 
 /**
