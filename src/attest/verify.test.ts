@@ -635,6 +635,19 @@ describe('verifyWithPolicy: malformed evidence', () => {
     assert.deepEqual(codes(raised), []);
   });
 
+  it('admits a payload as large as the envelope cap allows, not a fixed 8 MiB', () => {
+    const base = provenance();
+    const large = { ...base, predicate: { ...(base.predicate as object), padding: 'x'.repeat(7 * 1024 * 1024) } } as Statement;
+    const envelope = sign(large, [builderKey]);
+    assert.ok(envelope.length > 9 * 1024 * 1024);
+    assert.deepEqual(codes(verify(envelope)), []);
+    const capped = verifyWithPolicy(
+      { attestation: envelope, artifactDigest: ARTIFACT },
+      { trust: TRUST, policy: STRICT, now: NOW, limits: { maxEnvelopeBytes: 8 * 1024 * 1024 } },
+    );
+    assert.deepEqual(codes(capped), ['ATTEST_ENVELOPE_MALFORMED']);
+  });
+
   it('throws ATTEST_OPTIONS_INVALID for nonsensical limits or clock', () => {
     const run = (options: Partial<Parameters<typeof verifyWithPolicy>[1]>) => () =>
       verifyWithPolicy({ attestation: '{}', artifactDigest: ARTIFACT }, { trust: TRUST, now: NOW, ...options });

@@ -249,7 +249,8 @@ function openers(text: string, stop: number): number {
 
 function readEnvelope(attestation: VerifyInput['attestation'], limits: AttestLimits): DsseEnvelope {
   const raw = typeof attestation === 'string' || attestation instanceof Uint8Array ? readJson(attestation, 'attestation', limits) : attestation;
-  return envelopeFromJSON(raw);
+  // The base64 payload may take up almost all of an envelope the byte cap admits.
+  return envelopeFromJSON(raw, { maxPayloadChars: limits.maxEnvelopeBytes });
 }
 
 type ParsedPredicate =

@@ -61,12 +61,12 @@ export interface SlsaProvenance {
 const MAX_SIGNATURES = 16;
 
 /** Parses a DSSE envelope, reporting every bad or unknown field. */
-export function envelopeFromJSON(raw: unknown): DsseEnvelope {
+export function envelopeFromJSON(raw: unknown, limits: { readonly maxPayloadChars?: number } = {}): DsseEnvelope {
   const f = new Fields();
   const root = f.object(raw, '', ['payloadType', 'payload', 'signatures']);
   if (!root) return f.finish<DsseEnvelope>(undefined, 'ATTEST_ENVELOPE_MALFORMED', 'DSSE envelope');
   const payloadType = f.string(root.payloadType, 'payloadType', { maxLength: 256 });
-  const payload = f.string(root.payload, 'payload', { maxLength: 8 * 1024 * 1024, pattern: /^[A-Za-z0-9+/_-]*={0,2}$/ });
+  const payload = f.string(root.payload, 'payload', { maxLength: limits.maxPayloadChars ?? 8 * 1024 * 1024, pattern: /^[A-Za-z0-9+/_-]*={0,2}$/ });
   const signatures: DsseSignature[] = [];
   const list = f.array(root.signatures, 'signatures', MAX_SIGNATURES);
   if (list) {
@@ -87,7 +87,8 @@ export function envelopeFromJSON(raw: unknown): DsseEnvelope {
 /** Parses an in-toto Statement v1 (the predicate is kept as raw JSON). */
 export function statementFromJSON(raw: unknown): Statement {
   const f = new Fields();
-  const root = f.object(raw, '', ['_type', 'subject', 'predicateType', 'predicate']);
+  // in-toto: consumers must ignore fields they do not recognise (they are signed all the same).
+  const root = f.object(raw, '');
   if (!root) return f.finish<Statement>(undefined, 'ATTEST_STATEMENT_MALFORMED', 'in-toto statement');
   if (root._type !== IN_TOTO_STATEMENT_V1) f.report('_type', 'UNSUPPORTED', `expected "${IN_TOTO_STATEMENT_V1}"`);
   const predicateType = f.string(root.predicateType, 'predicateType', { maxLength: 1024 });
