@@ -262,6 +262,88 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('rollout leases, operations, rollouts and pins', () => {
+      const T0 = '2025-01-01T00:00:00.000Z';
+      const T1 = '2025-01-01T00:00:10.000Z';
+      const T2 = '2025-01-01T00:00:20.000Z';
+      const T3 = '2025-01-01T00:00:30.000Z';
+
+      it('grants a free lease at epoch 1 and refuses a second holder while it is live', async (t) => {
+        const store = await fresh(t);
+        const a = await store.acquireLease('deploy/dev', 'a', T0, T2);
+        assert.deepEqual(a, { name: 'deploy/dev', holder: 'a', epoch: 1, expiresAt: T2 });
+        assert.equal(await store.acquireLease('deploy/dev', 'b', T1, T3), null);
+        assert.deepEqual(await store.getLease('deploy/dev'), a);
+      });
+
+      it('raises the epoch on every acquisition, after expiry or release', async (t) => {
+        const store = await fresh(t);
+        const a = await store.acquireLease('deploy/dev', 'a', T0, T1);
+        const b = await store.acquireLease('deploy/dev', 'b', T1, T2);
+        assert.equal(b?.epoch, 2);
+        assert.ok(b);
+        await store.releaseLease(b);
+        const c = await store.acquireLease('deploy/dev', 'a', T1, T3);
+        assert.equal(c?.epoch, 3);
+        assert.ok(a);
+        await rejectsWith(store.renewLease(a, T1, T3), 'STORE_CONFLICT');
+      });
+
+      it('renews a live lease at its epoch, and refuses to renew an expired one', async (t) => {
+        const store = await fresh(t);
+        const a = await store.acquireLease('deploy/dev', 'a', T0, T1);
+        assert.ok(a);
+        const renewed = await store.renewLease(a, T0, T2);
+        assert.equal(renewed.epoch, 1);
+        await rejectsWith(store.renewLease(renewed, T3, T3), 'STORE_CONFLICT');
+      });
+
+      it('lets exactly one of several concurrent acquirers take a free lease', async (t) => {
+        const store = await fresh(t);
+        const results = await Promise.all(['a', 'b', 'c', 'd'].map((h) => store.acquireLease('deploy/dev', h, T0, T2)));
+        assert.equal(results.filter((r) => r !== null).length, 1);
+      });
+
+      it('stores an operation once per id: a repeat returns the first record', async (t) => {
+        const store = await fresh(t);
+        const first = { id: 'op-1', environment: 'dev', epoch: 1, body: '{"weight":10}' };
+        assert.deepEqual(await store.putOperation(first), first);
+        assert.deepEqual(await store.putOperation({ ...first, epoch: 2, body: '{"weight":50}' }), first);
+        assert.deepEqual(await store.getOperation('op-1'), first);
+        assert.equal(await store.getOperation('op-2'), null);
+      });
+
+      it('writes rollout state only under the live lease and the expected revision', async (t) => {
+        const store = await fresh(t);
+        const a = await store.acquireLease('deploy/dev', 'a', T0, T2);
+        assert.ok(a);
+        const r1 = await store.putRollout('dev', 's1', 0, a, T0);
+        assert.equal(r1.revision, 1);
+        await rejectsWith(store.putRollout('dev', 'stale', 0, a, T0), 'STORE_CONFLICT');
+        const r2 = await store.putRollout('dev', 's2', 1, a, T1);
+        assert.equal(r2.revision, 2);
+        // a's lease expires and b takes it: a's next write is fenced out.
+        const b = await store.acquireLease('deploy/dev', 'b', T3, '2025-01-01T00:01:00.000Z');
+        assert.ok(b);
+        await rejectsWith(store.putRollout('dev', 'zombie', 2, a, T1), 'STORE_CONFLICT');
+        assert.deepEqual(await store.getRollout('dev'), { environment: 'dev', revision: 2, epoch: 1, body: 's2' });
+        assert.equal((await store.putRollout('dev', 's3', 2, b, T3)).epoch, 2);
+      });
+
+      it('pins a release, replaces the pin, and removes it on override', async (t) => {
+        const store = await fresh(t);
+        assert.equal(await store.getPin('dev'), null);
+        const pin = { environment: 'dev', releaseDigest: digest('v1'), blockedDigest: digest('v2'), reason: 'rollback', pinnedAt: T0 };
+        await store.putPin(pin);
+        assert.deepEqual(await store.getPin('dev'), pin);
+        await store.putPin({ ...pin, reason: 'again', pinnedAt: T1 });
+        assert.equal((await store.getPin('dev'))?.reason, 'again');
+        assert.equal(await store.deletePin('dev'), true);
+        assert.equal(await store.deletePin('dev'), false);
+        assert.equal(await store.getPin('dev'), null);
+      });
+    });
+
     describe('audit log', () => {
       it('starts empty: size 0, the empty root, no frontier, no leaves, no checkpoints', async (t) => {
         const store = await fresh(t);

@@ -66,6 +66,44 @@ export interface EvidenceQuery {
   readonly runId?: string;
 }
 
+/**
+ * A named lease with a fencing epoch: every acquisition (by a new holder, or after expiry)
+ * increases the epoch by one, so writes stamped with an older epoch can be refused.
+ */
+export interface Lease {
+  readonly name: string;
+  readonly holder: string;
+  readonly epoch: number;
+  /** ISO-8601 instant; the lease is free once `now >= expiresAt`. */
+  readonly expiresAt: string;
+}
+
+/** One target operation, keyed by its id (the idempotency key); the first record stored wins. */
+export interface OperationRecord {
+  readonly id: string;
+  readonly environment: string;
+  readonly epoch: number;
+  readonly body: string;
+}
+
+/** A release an environment is pinned to after a rollback: nothing else deploys there without an explicit override. */
+export interface ReleasePin {
+  readonly environment: string;
+  readonly releaseDigest: Digest;
+  /** The digest rolled back from: it cannot come back without an override. */
+  readonly blockedDigest: Digest;
+  readonly reason: string;
+  readonly pinnedAt: string;
+}
+
+/** A rollout's persisted machine state, written only under the current lease. */
+export interface RolloutRecord {
+  readonly environment: string;
+  readonly revision: number;
+  readonly epoch: number;
+  readonly body: string;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
 
@@ -99,6 +137,35 @@ export interface Store {
 
   putDeployment(deployment: Deployment): Promise<void>;
   getDeployment(environment: string): Promise<Deployment | null>;
+
+  /**
+   * Takes the lease `name` for `holder` when it is free, expired, or already this holder's,
+   * increasing its epoch; returns null (changing nothing) while another holder's lease is live.
+   */
+  acquireLease(name: string, holder: string, now: string, expiresAt: string): Promise<Lease | null>;
+  /** Extends a live lease held at exactly this epoch; throws STORE_CONFLICT once it was lost or expired. */
+  renewLease(lease: Lease, now: string, expiresAt: string): Promise<Lease>;
+  /** Frees a lease held at exactly this epoch (the epoch stays, so the next holder's is higher); a lost lease is left alone. */
+  releaseLease(lease: Lease): Promise<void>;
+  getLease(name: string): Promise<Lease | null>;
+
+  /** Stores an operation once per id and returns the stored record (the first one, on a repeat). */
+  putOperation(record: OperationRecord): Promise<OperationRecord>;
+  getOperation(id: string): Promise<OperationRecord | null>;
+
+  /**
+   * Conditional write of a rollout's state: succeeds only if the stored revision equals
+   * `expectedRevision` (0: none yet) and `lease` is still live at its epoch; otherwise throws
+   * STORE_CONFLICT and changes nothing.
+   */
+  putRollout(environment: string, body: string, expectedRevision: number, lease: Lease, now: string): Promise<RolloutRecord>;
+  getRollout(environment: string): Promise<RolloutRecord | null>;
+
+  /** Pins an environment to a release (replacing any pin). */
+  putPin(pin: ReleasePin): Promise<void>;
+  getPin(environment: string): Promise<ReleasePin | null>;
+  /** Removes the pin (the explicit override); returns whether there was one. */
+  deletePin(environment: string): Promise<boolean>;
 
   /**
    * Appends a batch of audit leaves in one durable transaction, under the sequencer lock:

@@ -89,6 +89,7 @@ describe('PostgreSQL store', { skip }, () => {
     try {
       await admin.query(`DELETE FROM schema_migrations WHERE version > 1;
         DROP TABLE audit_leaves; DROP TABLE audit_tree; DROP TABLE audit_checkpoints;
+      DROP TABLE leases; DROP TABLE operations; DROP TABLE rollouts; DROP TABLE pins;
         CREATE TABLE audit_events (seq bigint PRIMARY KEY, hash text NOT NULL UNIQUE, prev_hash text NOT NULL UNIQUE, body text NOT NULL);
         CREATE TABLE audit_head (id smallint PRIMARY KEY, seq bigint NOT NULL, hash text);
         INSERT INTO audit_head VALUES (1, 1, '${'a'.repeat(64)}');

@@ -12,6 +12,10 @@ import {
   type AuditLeafRow,
   type AuditTreeHead,
   type EvidenceQuery,
+  type Lease,
+  type OperationRecord,
+  type ReleasePin,
+  type RolloutRecord,
   type Store,
   type StoreCapabilities,
   StoreError,
@@ -34,6 +38,14 @@ import {
   desiredFromRow,
   type DesiredRow,
   evidenceFromRow,
+  leaseFromRow,
+  type LeaseRow,
+  operationFromRow,
+  type OperationRow,
+  pinFromRow,
+  type PinRow,
+  rolloutFromRow,
+  type RolloutRow,
   type EvidenceRow,
 } from './rows.js';
 
@@ -147,6 +159,34 @@ const MIGRATIONS: readonly string[] = [
     published_at text
   );
   CREATE INDEX audit_checkpoints_published ON audit_checkpoints (size) WHERE published_at IS NOT NULL;
+  `,
+  `
+  -- Rollouts: fenced leases, operations keyed by idempotency key, rollout state, rollback pins.
+  CREATE TABLE leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    epoch bigint NOT NULL CHECK (epoch > 0),
+    expires_at text NOT NULL
+  );
+  CREATE TABLE operations (
+    id text PRIMARY KEY,
+    environment text NOT NULL,
+    epoch bigint NOT NULL,
+    body text NOT NULL
+  );
+  CREATE TABLE rollouts (
+    environment text PRIMARY KEY,
+    revision bigint NOT NULL CHECK (revision > 0),
+    epoch bigint NOT NULL,
+    body text NOT NULL
+  );
+  CREATE TABLE pins (
+    environment text PRIMARY KEY,
+    release_digest text NOT NULL,
+    blocked_digest text NOT NULL,
+    reason text NOT NULL,
+    pinned_at text NOT NULL
+  );
   `,
 ];
 
@@ -507,6 +547,124 @@ class PostgresStore implements Store {
       const { rows } = await this.#pool.query<CheckpointRow>('SELECT * FROM audit_checkpoints ORDER BY size');
       return rows.map(checkpointFromRow);
     });
+  }
+
+  acquireLease(name: string, holder: string, now: string, expiresAt: string): Promise<Lease | null> {
+    return this.#run('acquiring a lease', async () => {
+      // One statement: take a free, expired or own lease and bump its epoch; a live foreign lease matches nothing.
+      const { rows } = await this.#pool.query<LeaseRow>(
+        `INSERT INTO leases (name, holder, epoch, expires_at) VALUES ($1, $2, 1, $3)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, expires_at = excluded.expires_at
+         WHERE leases.expires_at <= $4 OR leases.holder = excluded.holder
+         RETURNING name, holder, epoch, expires_at`,
+        [name, holder, expiresAt, now],
+      );
+      return rows[0] ? leaseFromRow(rows[0]) : null;
+    });
+  }
+
+  renewLease(lease: Lease, now: string, expiresAt: string): Promise<Lease> {
+    return this.#run('renewing a lease', async () => {
+      const result = await this.#pool.query('UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3 AND epoch = $4 AND expires_at > $5', [
+        expiresAt,
+        lease.name,
+        lease.holder,
+        lease.epoch,
+        now,
+      ]);
+      if (result.rowCount !== 1) throw new StoreError('STORE_CONFLICT', `lease ${lease.name} at epoch ${lease.epoch} is no longer held by ${lease.holder}`);
+      return { ...lease, expiresAt };
+    });
+  }
+
+  releaseLease(lease: Lease): Promise<void> {
+    return this.#run('releasing a lease', async () => {
+      await this.#pool.query("UPDATE leases SET expires_at = '' WHERE name = $1 AND holder = $2 AND epoch = $3", [lease.name, lease.holder, lease.epoch]);
+    });
+  }
+
+  getLease(name: string): Promise<Lease | null> {
+    return this.#run('reading a lease', async () => {
+      const { rows } = await this.#pool.query<LeaseRow>('SELECT name, holder, epoch, expires_at FROM leases WHERE name = $1', [name]);
+      return rows[0] ? leaseFromRow(rows[0]) : null;
+    });
+  }
+
+  putOperation(record: OperationRecord): Promise<OperationRecord> {
+    return this.#run('storing an operation', async () => {
+      await this.#pool.query('INSERT INTO operations (id, environment, epoch, body) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING', [
+        record.id,
+        record.environment,
+        record.epoch,
+        record.body,
+      ]);
+      const { rows } = await this.#pool.query<OperationRow>('SELECT id, environment, epoch, body FROM operations WHERE id = $1', [record.id]);
+      if (!rows[0]) throw new StoreError('STORE_IO', `operation ${record.id} vanished after it was stored`);
+      return operationFromRow(rows[0]);
+    });
+  }
+
+  getOperation(id: string): Promise<OperationRecord | null> {
+    return this.#run('reading an operation', async () => {
+      const { rows } = await this.#pool.query<OperationRow>('SELECT id, environment, epoch, body FROM operations WHERE id = $1', [id]);
+      return rows[0] ? operationFromRow(rows[0]) : null;
+    });
+  }
+
+  async putRollout(environment: string, body: string, expectedRevision: number, lease: Lease, now: string): Promise<RolloutRecord> {
+    checkRevision(expectedRevision);
+    return this.#run('storing a rollout', async () => {
+      const revision = expectedRevision + 1;
+      // The lease check and the compare-and-set are one statement: a holder that lost its lease writes nothing.
+      const live = 'EXISTS (SELECT 1 FROM leases WHERE name = $5 AND holder = $6 AND epoch = $3 AND expires_at > $7)';
+      const result =
+        expectedRevision === 0
+          ? await this.#pool.query(
+              `INSERT INTO rollouts (environment, revision, epoch, body) SELECT $1, $2::bigint, $3::bigint, $4 WHERE ${live} ON CONFLICT (environment) DO NOTHING`,
+              [environment, revision, lease.epoch, body, lease.name, lease.holder, now],
+            )
+          : await this.#pool.query(`UPDATE rollouts SET revision = $2, epoch = $3, body = $4 WHERE environment = $1 AND revision = $8 AND ${live}`, [
+              environment,
+              revision,
+              lease.epoch,
+              body,
+              lease.name,
+              lease.holder,
+              now,
+              expectedRevision,
+            ]);
+      if (result.rowCount !== 1)
+        throw new StoreError('STORE_CONFLICT', `the rollout of ${environment} moved past revision ${expectedRevision} or lease epoch ${lease.epoch} was lost`);
+      return { environment, revision, epoch: lease.epoch, body };
+    });
+  }
+
+  getRollout(environment: string): Promise<RolloutRecord | null> {
+    return this.#run('reading a rollout', async () => {
+      const { rows } = await this.#pool.query<RolloutRow>('SELECT environment, revision, epoch, body FROM rollouts WHERE environment = $1', [environment]);
+      return rows[0] ? rolloutFromRow(rows[0]) : null;
+    });
+  }
+
+  putPin(pin: ReleasePin): Promise<void> {
+    return this.#run('pinning a release', async () => {
+      await this.#pool.query(
+        `INSERT INTO pins (environment, release_digest, blocked_digest, reason, pinned_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (environment) DO UPDATE SET release_digest = excluded.release_digest, blocked_digest = excluded.blocked_digest, reason = excluded.reason, pinned_at = excluded.pinned_at`,
+        [pin.environment, pin.releaseDigest, pin.blockedDigest, pin.reason, pin.pinnedAt],
+      );
+    });
+  }
+
+  getPin(environment: string): Promise<ReleasePin | null> {
+    return this.#run('reading a pin', async () => {
+      const { rows } = await this.#pool.query<PinRow>('SELECT * FROM pins WHERE environment = $1', [environment]);
+      return rows[0] ? pinFromRow(rows[0]) : null;
+    });
+  }
+
+  deletePin(environment: string): Promise<boolean> {
+    return this.#run('removing a pin', async () => (await this.#pool.query('DELETE FROM pins WHERE environment = $1', [environment])).rowCount === 1);
   }
 
   latestAuditCheckpoint(published: boolean): Promise<AuditCheckpointRow | null> {

@@ -5,7 +5,16 @@ import type { Digest } from '../model/digest.js';
 import type { EvidenceKind, EvidenceRecord } from '../model/evidence.js';
 import type { GateDecision } from '../model/gate.js';
 import type { DesiredState, Release } from '../model/release.js';
-import { type AuditAppend, type AuditCheckpointRow, type AuditTreeHead, StoreError } from './port.js';
+import {
+  type AuditAppend,
+  type AuditCheckpointRow,
+  type AuditTreeHead,
+  type Lease,
+  type OperationRecord,
+  type ReleasePin,
+  type RolloutRecord,
+  StoreError,
+} from './port.js';
 
 /**
  * Rules both SQL adapters share: how records become row text, which audit appends extend the
@@ -154,5 +163,57 @@ export function desiredFromRow(row: DesiredRow): DesiredState {
     releaseDigest: row.release_digest,
     revision: row.revision,
     updatedAt: row.updated_at,
+  };
+}
+
+/** A lease row; bigint columns arrive from PostgreSQL as strings. */
+export interface LeaseRow {
+  name: string;
+  holder: string;
+  epoch: number | string;
+  expires_at: string;
+}
+
+export function leaseFromRow(row: LeaseRow): Lease {
+  return { name: row.name, holder: row.holder, epoch: Number(row.epoch), expiresAt: row.expires_at };
+}
+
+export interface OperationRow {
+  id: string;
+  environment: string;
+  epoch: number | string;
+  body: string;
+}
+
+export function operationFromRow(row: OperationRow): OperationRecord {
+  return { id: row.id, environment: row.environment, epoch: Number(row.epoch), body: row.body };
+}
+
+export interface RolloutRow {
+  environment: string;
+  revision: number | string;
+  epoch: number | string;
+  body: string;
+}
+
+export function rolloutFromRow(row: RolloutRow): RolloutRecord {
+  return { environment: row.environment, revision: Number(row.revision), epoch: Number(row.epoch), body: row.body };
+}
+
+export interface PinRow {
+  environment: string;
+  release_digest: string;
+  blocked_digest: string;
+  reason: string;
+  pinned_at: string;
+}
+
+export function pinFromRow(row: PinRow): ReleasePin {
+  return {
+    environment: row.environment,
+    releaseDigest: row.release_digest as Digest,
+    blockedDigest: row.blocked_digest as Digest,
+    reason: row.reason,
+    pinnedAt: row.pinned_at,
   };
 }

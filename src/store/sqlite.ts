@@ -14,6 +14,10 @@ import {
   type AuditLeafRow,
   type AuditTreeHead,
   type EvidenceQuery,
+  type Lease,
+  type OperationRecord,
+  type ReleasePin,
+  type RolloutRecord,
   type Store,
   type StoreCapabilities,
   StoreError,
@@ -36,6 +40,14 @@ import {
   desiredFromRow,
   type DesiredRow,
   evidenceFromRow,
+  leaseFromRow,
+  type LeaseRow,
+  operationFromRow,
+  type OperationRow,
+  pinFromRow,
+  type PinRow,
+  rolloutFromRow,
+  type RolloutRow,
   type EvidenceRow,
 } from './rows.js';
 
@@ -126,6 +138,34 @@ const MIGRATIONS: readonly string[] = [
     published_at TEXT
   );
   CREATE INDEX audit_checkpoints_published ON audit_checkpoints (size) WHERE published_at IS NOT NULL;
+  `,
+  `
+  -- Rollouts: fenced leases, operations keyed by idempotency key, rollout state, rollback pins.
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    epoch INTEGER NOT NULL CHECK (epoch > 0),
+    expires_at TEXT NOT NULL
+  );
+  CREATE TABLE operations (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE TABLE rollouts (
+    environment TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL CHECK (revision > 0),
+    epoch INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE TABLE pins (
+    environment TEXT PRIMARY KEY,
+    release_digest TEXT NOT NULL,
+    blocked_digest TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    pinned_at TEXT NOT NULL
+  );
   `,
 ];
 
@@ -460,6 +500,121 @@ class SqliteStore implements Store {
       const rows = this.#sql('SELECT * FROM audit_checkpoints ORDER BY size').all() as CheckpointRow[];
       return rows.map(checkpointFromRow);
     });
+  }
+
+  acquireLease(name: string, holder: string, now: string, expiresAt: string): Promise<Lease | null> {
+    return this.#run('acquiring a lease', () => {
+      // One statement: take a free, expired or own lease and bump its epoch; a live foreign lease matches nothing.
+      const row = this.#sql(
+        `INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, 1, ?)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, expires_at = excluded.expires_at
+         WHERE leases.expires_at <= ? OR leases.holder = excluded.holder
+         RETURNING name, holder, epoch, expires_at`,
+      ).get(name, holder, expiresAt, now) as LeaseRow | undefined;
+      return row ? leaseFromRow(row) : null;
+    });
+  }
+
+  renewLease(lease: Lease, now: string, expiresAt: string): Promise<Lease> {
+    return this.#run('renewing a lease', () => {
+      const result = this.#sql('UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND epoch = ? AND expires_at > ?').run(
+        expiresAt,
+        lease.name,
+        lease.holder,
+        lease.epoch,
+        now,
+      );
+      if (result.changes !== 1) throw new StoreError('STORE_CONFLICT', `lease ${lease.name} at epoch ${lease.epoch} is no longer held by ${lease.holder}`);
+      return { ...lease, expiresAt };
+    });
+  }
+
+  releaseLease(lease: Lease): Promise<void> {
+    return this.#run('releasing a lease', () => {
+      this.#sql("UPDATE leases SET expires_at = '' WHERE name = ? AND holder = ? AND epoch = ?").run(lease.name, lease.holder, lease.epoch);
+    });
+  }
+
+  getLease(name: string): Promise<Lease | null> {
+    return this.#run('reading a lease', () => {
+      const row = this.#sql('SELECT name, holder, epoch, expires_at FROM leases WHERE name = ?').get(name) as LeaseRow | undefined;
+      return row ? leaseFromRow(row) : null;
+    });
+  }
+
+  putOperation(record: OperationRecord): Promise<OperationRecord> {
+    return this.#run('storing an operation', () => {
+      this.#sql('INSERT INTO operations (id, environment, epoch, body) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').run(
+        record.id,
+        record.environment,
+        record.epoch,
+        record.body,
+      );
+      return operationFromRow(this.#sql('SELECT id, environment, epoch, body FROM operations WHERE id = ?').get(record.id) as OperationRow);
+    });
+  }
+
+  getOperation(id: string): Promise<OperationRecord | null> {
+    return this.#run('reading an operation', () => {
+      const row = this.#sql('SELECT id, environment, epoch, body FROM operations WHERE id = ?').get(id) as OperationRow | undefined;
+      return row ? operationFromRow(row) : null;
+    });
+  }
+
+  async putRollout(environment: string, body: string, expectedRevision: number, lease: Lease, now: string): Promise<RolloutRecord> {
+    checkRevision(expectedRevision);
+    return this.#run('storing a rollout', () => {
+      const live = 'EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND epoch = ? AND expires_at > ?)';
+      const fence = [lease.name, lease.holder, lease.epoch, now];
+      const revision = expectedRevision + 1;
+      const result =
+        expectedRevision === 0
+          ? this.#sql(`INSERT INTO rollouts (environment, revision, epoch, body) SELECT ?, ?, ?, ? WHERE ${live} ON CONFLICT (environment) DO NOTHING`).run(
+              environment,
+              revision,
+              lease.epoch,
+              body,
+              ...fence,
+            )
+          : this.#sql(`UPDATE rollouts SET revision = ?, epoch = ?, body = ? WHERE environment = ? AND revision = ? AND ${live}`).run(
+              revision,
+              lease.epoch,
+              body,
+              environment,
+              expectedRevision,
+              ...fence,
+            );
+      if (result.changes !== 1)
+        throw new StoreError('STORE_CONFLICT', `the rollout of ${environment} moved past revision ${expectedRevision} or lease epoch ${lease.epoch} was lost`);
+      return { environment, revision, epoch: lease.epoch, body };
+    });
+  }
+
+  getRollout(environment: string): Promise<RolloutRecord | null> {
+    return this.#run('reading a rollout', () => {
+      const row = this.#sql('SELECT environment, revision, epoch, body FROM rollouts WHERE environment = ?').get(environment) as RolloutRow | undefined;
+      return row ? rolloutFromRow(row) : null;
+    });
+  }
+
+  putPin(pin: ReleasePin): Promise<void> {
+    return this.#run('pinning a release', () => {
+      this.#sql(
+        `INSERT INTO pins (environment, release_digest, blocked_digest, reason, pinned_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (environment) DO UPDATE SET release_digest = excluded.release_digest, blocked_digest = excluded.blocked_digest, reason = excluded.reason, pinned_at = excluded.pinned_at`,
+      ).run(pin.environment, pin.releaseDigest, pin.blockedDigest, pin.reason, pin.pinnedAt);
+    });
+  }
+
+  getPin(environment: string): Promise<ReleasePin | null> {
+    return this.#run('reading a pin', () => {
+      const row = this.#sql('SELECT * FROM pins WHERE environment = ?').get(environment) as PinRow | undefined;
+      return row ? pinFromRow(row) : null;
+    });
+  }
+
+  deletePin(environment: string): Promise<boolean> {
+    return this.#run('removing a pin', () => this.#sql('DELETE FROM pins WHERE environment = ?').run(environment).changes === 1);
   }
 
   latestAuditCheckpoint(published: boolean): Promise<AuditCheckpointRow | null> {
