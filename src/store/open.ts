@@ -1,7 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import type { Store } from './port.js';
-import { openPostgresStore } from './postgres.js';
-import { openSqliteStore } from './sqlite.js';
 
 /** Where a store URL points: a PostgreSQL server or a SQLite file. */
 export type StoreLocation = { readonly dialect: 'postgres'; readonly url: string } | { readonly dialect: 'sqlite'; readonly file: string };
@@ -30,7 +28,11 @@ function sqliteFile(file: string): StoreLocation {
 /** Opens the store `url` names (see `parseStoreUrl`) and brings its schema up to date. */
 export async function openStore(url: string): Promise<Store> {
   const location = parseStoreUrl(url);
-  const store = location.dialect === 'postgres' ? await openPostgresStore(location.url) : await openSqliteStore(location.file);
+  // Each driver is loaded only when a store of its kind is opened.
+  const store =
+    location.dialect === 'postgres'
+      ? await (await import('./postgres.js')).openPostgresStore(location.url)
+      : await (await import('./sqlite.js')).openSqliteStore(location.file);
   try {
     await store.migrate();
   } catch (error) {

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { privateKeyFromPem } from '../../crypto/keys.js';
 import { UsageError } from '../../model/errors.js';
 import { stateKey } from '../../pipeline/keys.js';
-import { rebuildFromProvenance } from '../../pipeline/rebuild.js';
 import { openState } from '../../pipeline/state.js';
 import { CAIRN_VERSION } from '../../pipeline/version.js';
 import { flag, stringOption, type Command, type CommandContext } from '../command.js';
@@ -32,6 +31,7 @@ async function run(context: CommandContext): Promise<number> {
       ? { privateKey: privateKeyFromPem((await readInput(path.resolve(io.cwd, keyPath), 'key')).toString('utf8'), keyPath) }
       : await stateKey(state.dir, 'rebuilder');
     out.progress('… rebuilding from the provenance');
+    const { rebuildFromProvenance } = await import('../../pipeline/rebuild.js');
     const outcome = await rebuildFromProvenance({
       provenance,
       repository: path.resolve(io.cwd, repo),

@@ -3,9 +3,7 @@ import path from 'node:path';
 import { verifyReceipt } from '../../audit/receipt.js';
 import { CairnError } from '../../model/errors.js';
 import type { PipelineEvent, RunSummary } from '../../pipeline/events.js';
-import { runPipeline } from '../../pipeline/run.js';
 import { openState, type State } from '../../pipeline/state.js';
-import { stopEnvironments } from '../../pipeline/stop.js';
 import { flag, stringOption, type Command, type CommandContext } from '../command.js';
 import type { Output } from '../io.js';
 import { forTerminal } from '../terminal.js';
@@ -157,6 +155,8 @@ async function run(context: CommandContext): Promise<number> {
     const rev = stringOption(context, 'rev');
     const osvOption = stringOption(context, 'osv') ?? context.io.env.CAIRN_OSV;
     const osv = osvOption ? path.resolve(context.io.cwd, osvOption) : undefined;
+    // Loaded on use: the pipeline pulls in every stage, which no other command needs.
+    const { runPipeline } = await import('../../pipeline/run.js');
     const summary = await runPipeline({
       projectDir: project,
       state,
@@ -171,6 +171,7 @@ async function run(context: CommandContext): Promise<number> {
     });
     let stopped: string[] = [];
     if (demo && !flag(context, 'keep') && summary.deployments.length > 0) {
+      const { stopEnvironments } = await import('../../pipeline/stop.js');
       stopped = await stopEnvironments(
         state,
         summary.deployments.map((d) => d.environment),
