@@ -479,7 +479,8 @@ export function unpackTgz(data: Uint8Array, limits: TarLimits = {}): TarMember[]
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-function resolveLimits(limits: TarLimits): Required<TarLimits> {
+/** Fills in the default caps (shared by the tar and zip readers) and rejects nonsense. */
+export function resolveLimits(limits: TarLimits): Required<TarLimits> {
   const resolved = {
     maxEntries: limits.maxEntries ?? DEFAULT_MAX_ENTRIES,
     maxBytes: limits.maxBytes ?? DEFAULT_MAX_BYTES,

@@ -1,6 +1,9 @@
 import { Buffer, constants as bufferConstants } from 'node:buffer';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { InputError } from '../model/errors.js';
+import { resolveLimits } from './archive.js';
+
+const DEFAULT_MAX_PATH_LENGTH = 4096;
 
 /** One member of a zip archive to write. Directory paths carry no trailing '/'. */
 export interface ZipEntry {
@@ -101,9 +104,6 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
-const DEFAULT_MAX_ENTRIES = 100_000;
-const DEFAULT_MAX_BYTES = 1024 ** 3;
-const DEFAULT_MAX_PATH_LENGTH = 4096;
 /** DOS dates start at 1980-01-01 00:00:00 and end in 2107. */
 const DOS_MIN_SECONDS = 315532800;
 const DOS_MAX_SECONDS = 4354819198;
@@ -152,26 +152,6 @@ function linkTargetProblem(linkPath: string, target: string): string | undefined
 
 // ---------------------------------------------------------------------------------------------
 // Reading
-
-interface Limits {
-  maxEntries: number;
-  maxBytes: number;
-  maxPathLength: number;
-}
-
-function resolveLimits(limits: ZipLimits): Limits {
-  const resolved = {
-    maxEntries: limits.maxEntries ?? DEFAULT_MAX_ENTRIES,
-    maxBytes: limits.maxBytes ?? DEFAULT_MAX_BYTES,
-    maxPathLength: limits.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH,
-  };
-  for (const [key, value] of Object.entries(resolved)) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new InputError('ARCHIVE_BAD_LIMIT', `${key} must be a non-negative integer, got ${value}`);
-    }
-  }
-  return resolved;
-}
 
 interface CentralRecord {
   readonly at: number;
