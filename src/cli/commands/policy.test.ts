@@ -111,6 +111,16 @@ describe('cairn policy', () => {
     const status = await run('policy', 'status');
     assert.match(status.stdout, /active default@2 .*\(record #4\)/);
     assert.match(status.stdout, /#4 .* rollback default@2 .* — SEC-99/);
+    // Every change of the active policy is in the audit log, bound to the actor and purpose.
+    const log = await run('audit', 'log', '--json');
+    const policyEvents = log.events().filter((e) => String(e.action).startsWith('policy.'));
+    assert.deepEqual(
+      policyEvents.map((e) => e.action),
+      ['policy.activate', 'policy.activate', 'policy.promote', 'policy.rollback'],
+    );
+    const rollbackEvent = policyEvents.at(-1) as { payloadDigest: string; actor: { purpose: string } };
+    assert.equal(rollbackEvent.payloadDigest, (rolled.events().find((e) => e.type === 'policy-record') as { recordDigest: string }).recordDigest);
+    assert.equal((await run('audit', 'verify')).code, 0);
   });
 
   it('exits 1 when a test fails, and refuses an attestation for another bundle', async () => {
