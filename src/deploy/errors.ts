@@ -1,8 +1,14 @@
 import { CairnError, type CairnErrorOptions } from '../model/errors.js';
 
-/** A release could not be started: the service never became healthy (denied, exit 1) or its artifact would not unpack (internal). */
+export type DeployErrorCode = 'DEPLOY_START_FAILED' | 'DEPLOY_HEALTH_TIMEOUT' | 'DEPLOY_ARTIFACT_INVALID' | 'DEPLOY_PINNED' | 'DEPLOY_LEASE_HELD';
+
+/**
+ * A release could not be started or rolled out: the service never became healthy, the
+ * environment is pinned against this release, or another controller holds the environment's
+ * lease (denied, exit 1); or its artifact would not unpack (internal).
+ */
 export class DeployError extends CairnError {
-  constructor(code: 'DEPLOY_START_FAILED' | 'DEPLOY_HEALTH_TIMEOUT' | 'DEPLOY_ARTIFACT_INVALID', message: string, options?: CairnErrorOptions) {
+  constructor(code: DeployErrorCode, message: string, options?: CairnErrorOptions) {
     super(code, code === 'DEPLOY_ARTIFACT_INVALID' ? 'internal' : 'denied', message, options);
   }
 }

@@ -17,7 +17,7 @@ export interface LocalTargetOptions {
   readonly clock?: () => Date;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

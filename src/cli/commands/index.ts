@@ -12,6 +12,8 @@ import {
 } from './audit.js';
 import { buildCommand } from './build.js';
 import { ciAuditCommand } from './ci.js';
+import { deployCommand } from './deploy.js';
+import { drillRollbackCommand } from './drill.js';
 import { explainCommand } from './explain.js';
 import { keygenCommand } from './keygen.js';
 import { POLICY_COMMANDS } from './policy.js';
@@ -52,4 +54,6 @@ export const COMMANDS: readonly Command[] = [
   ciAuditCommand,
   secretsScanCommand,
   secretsBaselineCommand,
+  deployCommand,
+  drillRollbackCommand,
 ];

@@ -35,7 +35,7 @@ import { junitXml, runPolicyTests, type TestReport } from '../../policy/testing.
 import { openState } from '../../pipeline/state.js';
 import { flag, stringOption, type CommandContext } from '../command.js';
 import type { Output } from '../io.js';
-import { actorFrom, } from './shared.js';
+import { actorFrom } from './shared.js';
 
 const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
 
