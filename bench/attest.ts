@@ -13,6 +13,7 @@ import { pae } from '../src/crypto/dsse.js';
 import { generateKeyPair, type KeyAlgorithm, privateKeyFromPem, publicKeyFromPem } from '../src/crypto/keys.js';
 import { CAIRN_BUILD_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1, SLSA_PROVENANCE_V1, type Statement } from '../src/model/attestation.js';
 import { digestHex } from '../src/model/digest.js';
+import { median, rate } from './measure.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const TOTAL_SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
@@ -43,29 +44,6 @@ function statementOf(size: number): Statement {
   });
   const overhead = JSON.stringify(base('')).length;
   return base('x'.repeat(Math.max(0, size - overhead)));
-}
-
-/**
- * Operations per CPU-second of `fn` (user + system time of this process), run for about `ms`
- * milliseconds of CPU: on a shared machine this is steadier than wall-clock time.
- */
-function rate(fn: () => unknown, ms: number): number {
-  let n = 0;
-  const start = process.cpuUsage();
-  const budget = ms * 1000;
-  let used = 0;
-  while (used < budget) {
-    for (let i = 0; i < 16; i++) fn();
-    n += 16;
-    const u = process.cpuUsage(start);
-    used = u.user + u.system;
-  }
-  return n / (used / 1e6);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 /** Interleaves rounds of `reference` and `subject` so that machine noise hits both alike. */

@@ -18,6 +18,7 @@ import type { AuditEventInput } from '../src/model/audit.js';
 import type { Store } from '../src/store/port.js';
 import { openPostgresStore } from '../src/store/postgres.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { median } from './measure.js';
 
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -48,11 +49,6 @@ function event(i: number): AuditEventInput {
 
 const seconds = (ns: bigint) => Number(ns) / 1e9;
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 interface Backend {
   readonly name: string;

@@ -25,6 +25,7 @@ import { envelopeBytes, signStatement } from '../src/attest/sign.js';
 import { buildCommit, varyCommit } from '../src/cli/commands/build.js';
 import { sha256Digest } from '../src/crypto/digest.js';
 import { rebuildFromProvenance } from '../src/pipeline/rebuild.js';
+import { median } from './measure.js';
 
 const runs = Number(process.argv[2] ?? 5);
 if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error('runs must be an integer in [1, 50]');
@@ -45,12 +46,6 @@ function checkout(): { dir: string; project: string } {
 }
 
 const npmCi = 'npm ci --offline --ignore-scripts --no-audit --no-fund --loglevel=error';
-
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 async function time(fn: () => unknown): Promise<number> {
   const t0 = performance.now();

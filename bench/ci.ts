@@ -15,6 +15,7 @@ import { auditCiFiles, type CiFile } from '../src/scan/ci/audit.js';
 import { SecretDetector } from '../src/scan/secrets/engine.js';
 import { ALNUM, fakeChars, HEX, join } from '../src/scan/secrets/samples.js';
 import { scanSecrets } from '../src/scan/secrets/scan.js';
+import { median } from './measure.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,11 +27,6 @@ const CORPUS_MB = arg('mb', 32);
 const ROUNDS = arg('rounds', 5);
 const NOW = new Date('2026-06-01T00:00:00Z');
 const SHA = 'actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
 
 function time(fn: () => void): number {
   const t = process.hrtime.bigint();

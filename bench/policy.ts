@@ -16,6 +16,7 @@ import { evaluateGate } from '../src/policy/gate.js';
 import { CEL_VERSION, compileExpression, evaluateExpression, newBudget, toCelInput } from '../src/policy/kernel.js';
 import { loadPolicyDirectory } from '../src/policy/load.js';
 import { EXPRESSION_LIMITS } from '../src/policy/limits.js';
+import { median, rate } from './measure.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const TOTAL_SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
@@ -23,26 +24,6 @@ const ROUNDS = 15;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NOW = new Date('2026-03-01T00:00:00Z');
 const OPTIONS = { point: 'deploy' as const, environment: 'production', now: NOW };
-
-/** Operations per CPU-second of `fn`, run for about `ms` milliseconds of CPU. */
-function rate(fn: () => unknown, ms: number): number {
-  let n = 0;
-  const start = process.cpuUsage();
-  const budget = ms * 1000;
-  let used = 0;
-  while (used < budget) {
-    for (let i = 0; i < 8; i++) fn();
-    n += 8;
-    const u = process.cpuUsage(start);
-    used = u.user + u.system;
-  }
-  return n / (used / 1e6);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -25,6 +25,7 @@ import { checkLockfile } from '../src/scan/lockfile-rules.js';
 import { POPULAR_NAMES } from '../src/scan/popular-names.js';
 import { scanProject } from '../src/scan/project.js';
 import { checkTyposquats } from '../src/scan/typosquat.js';
+import { median } from './measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const arg = (name: string, fallback: number) => {
@@ -128,11 +129,6 @@ function syntheticAdvisories(dir: string, real: readonly Record<string, unknown>
     for (const a of copy.affected) if (a.package.ecosystem === 'npm' && i >= real.length) a.package.name = target;
     writeFileSync(path.join(dir, `${copy.id}.json`), JSON.stringify(copy));
   }
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
 }
 
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
