@@ -394,6 +394,11 @@ export interface AxisResult {
   readonly reason?: string;
 }
 
+/** The result of an axis the run's deadline left unbuilt. */
+function pastDeadlineResult(axis: VaryAxis, varied: string): AxisResult {
+  return { axis, varied, status: 'skipped', identical: false, matters: false, digest: null, causes: [], reason: 'the --vary deadline passed' };
+}
+
 export interface VaryReport {
   /** `reproducible`: no variation changed a byte, and the controls agree. */
   readonly verdict: 'reproducible' | 'unreproducible';
@@ -550,16 +555,7 @@ export async function varyBuild(input: VaryInput): Promise<VaryOutcome> {
       }
       if (now() >= deadline) {
         complete = false;
-        results.push({
-          axis: setting.axis,
-          varied,
-          status: 'skipped',
-          identical: false,
-          matters: false,
-          digest: null,
-          causes: [],
-          reason: 'the --vary deadline passed',
-        });
+        results.push(pastDeadlineResult(setting.axis, varied));
         continue;
       }
       progress(`varying ${setting.axis}: ${varied}`);
@@ -569,16 +565,7 @@ export async function varyBuild(input: VaryInput): Promise<VaryOutcome> {
       } catch (error) {
         if (pastDeadline(error)) {
           complete = false;
-          results.push({
-            axis: setting.axis,
-            varied,
-            status: 'skipped',
-            identical: false,
-            matters: false,
-            digest: null,
-            causes: [],
-            reason: 'the --vary deadline passed',
-          });
+          results.push(pastDeadlineResult(setting.axis, varied));
           continue;
         }
         if (!projectFailure(error)) throw error;
