@@ -95,6 +95,23 @@ export class Fields {
     return value;
   }
 
+  /** A finite number in [min, max]. */
+  number(value: unknown, path: string, min: number, max: number): number | undefined {
+    if (value === undefined) {
+      this.report(path, 'MISSING', 'required');
+      return undefined;
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      this.report(path, 'WRONG_TYPE', `expected a number, got ${describe(value)}`);
+      return undefined;
+    }
+    if (value < min || value > max) {
+      this.report(path, 'OUT_OF_RANGE', `must be between ${min} and ${max}`);
+      return undefined;
+    }
+    return value;
+  }
+
   boolean(value: unknown, path: string): boolean | undefined {
     if (typeof value !== 'boolean') {
       this.report(path, value === undefined ? 'MISSING' : 'WRONG_TYPE', value === undefined ? 'required' : `expected a boolean, got ${describe(value)}`);

@@ -1,14 +1,24 @@
 import type { Digest } from './digest.js';
 
-/** What should run in an environment: immutable, identified by the digest of its JCS form. */
+/**
+ * The release bundle: what should run in an environment. Immutable, stored as a blob of its
+ * JCS form and identified by that blob's digest, so replaying it (a rollback) deploys the
+ * very same bytes.
+ */
 export interface Release {
   readonly environment: string;
   readonly service: string;
   readonly artifactDigest: Digest;
   /** Digest of the canonical deploy configuration. */
   readonly configDigest: Digest;
+  /** The gate decision that allowed this release into this environment. */
   readonly decisionId: string;
+  /** The signed provenance envelope (a blob). */
   readonly provenanceDigest: Digest;
+  /** The independent rebuilder's signed VSA (a blob). */
+  readonly vsaDigest: Digest;
+  /** The release cannot be undone (e.g. it migrates data): a failed rollout freezes instead of rolling back. */
+  readonly rollbackUnsafe: boolean;
 }
 
 /** The desired state of one environment, with a revision for conditional writes. */

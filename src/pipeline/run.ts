@@ -314,6 +314,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
           configDigest: canonicalDigest(config.deploy),
           decisionId: decision.id,
           provenanceDigest,
+          vsaDigest: rebuilt.digest,
+          rollbackUnsafe: config.deploy.rollbackUnsafe,
         };
         const releaseDigest = await blobs.put(Buffer.from(`${canonicalize(release)}\n`));
         const current = await store.getDesired(environment);

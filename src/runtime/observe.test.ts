@@ -20,6 +20,8 @@ const RELEASE: Release = {
   configDigest: sha256Digest('config'),
   decisionId: 'dec_0123456789abcdef01234567',
   provenanceDigest: sha256Digest('provenance'),
+  vsaDigest: sha256Digest('vsa'),
+  rollbackUnsafe: false,
 };
 
 const DESIRED: DesiredState = {

@@ -342,6 +342,39 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         assert.equal(await store.deletePin('dev'), false);
         assert.equal(await store.getPin('dev'), null);
       });
+
+      it("keeps each environment's release history in order, newest first", async (t) => {
+        const store = await fresh(t);
+        assert.deepEqual(await store.listReleaseHistory('dev', 10), []);
+        const entry = (release: string, event: 'promoted' | 'rolledBack' | 'restored', environment = 'dev') => ({
+          environment,
+          releaseDigest: digest(`release-${release}`),
+          artifactDigest: digest(`artifact-${release}`),
+          event,
+          at: T0,
+          detail: `${event} ${release}`,
+        });
+        const first = await store.appendReleaseHistory(entry('v1', 'promoted'));
+        await store.appendReleaseHistory(entry('x1', 'promoted', 'prod'));
+        const second = await store.appendReleaseHistory(entry('v2', 'promoted'));
+        const third = await store.appendReleaseHistory(entry('v2', 'rolledBack'));
+        assert.ok(first.seq < second.seq && second.seq < third.seq);
+        assert.deepEqual(third, { ...entry('v2', 'rolledBack'), seq: third.seq });
+        const dev = await store.listReleaseHistory('dev', 10);
+        assert.deepEqual(
+          dev.map((e) => [e.releaseDigest, e.event]),
+          [
+            [digest('release-v2'), 'rolledBack'],
+            [digest('release-v2'), 'promoted'],
+            [digest('release-v1'), 'promoted'],
+          ],
+        );
+        assert.equal((await store.listReleaseHistory('dev', 1)).length, 1);
+        assert.deepEqual(
+          (await store.listReleaseHistory('prod', 10)).map((e) => e.releaseDigest),
+          [digest('release-x1')],
+        );
+      });
     });
 
     describe('audit log', () => {
@@ -613,6 +646,8 @@ function release(environment: string, version: string): Release {
     configDigest: digest('config'),
     decisionId: `dec_${version}`,
     provenanceDigest: digest(`provenance-${version}`),
+    vsaDigest: digest(`vsa-${version}`),
+    rollbackUnsafe: false,
   };
 }
 

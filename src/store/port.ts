@@ -96,6 +96,22 @@ export interface ReleasePin {
   readonly pinnedAt: string;
 }
 
+/** What happened to a release in an environment; `cairn rollback` reads this to find the previous good release. */
+export type ReleaseEvent = 'promoted' | 'restored' | 'rolledBack' | 'held' | 'frozen';
+
+/** One entry of an environment's release history, in the order they were recorded. */
+export interface ReleaseHistoryEntry {
+  /** Increases with every entry (across environments). */
+  readonly seq: number;
+  readonly environment: string;
+  readonly releaseDigest: Digest;
+  readonly artifactDigest: Digest;
+  readonly event: ReleaseEvent;
+  readonly at: string;
+  /** A short human reason (e.g. the rollback's trigger). */
+  readonly detail: string;
+}
+
 /** A rollout's persisted machine state, written only under the current lease. */
 export interface RolloutRecord {
   readonly environment: string;
@@ -160,6 +176,11 @@ export interface Store {
    */
   putRollout(environment: string, body: string, expectedRevision: number, lease: Lease, now: string): Promise<RolloutRecord>;
   getRollout(environment: string): Promise<RolloutRecord | null>;
+
+  /** Appends to an environment's release history; returns the entry with its sequence number. */
+  appendReleaseHistory(entry: Omit<ReleaseHistoryEntry, 'seq'>): Promise<ReleaseHistoryEntry>;
+  /** An environment's release history, newest first, at most `limit` entries. */
+  listReleaseHistory(environment: string, limit: number): Promise<ReleaseHistoryEntry[]>;
 
   /** Pins an environment to a release (replacing any pin). */
   putPin(pin: ReleasePin): Promise<void>;

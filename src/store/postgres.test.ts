@@ -89,7 +89,7 @@ describe('PostgreSQL store', { skip }, () => {
     try {
       await admin.query(`DELETE FROM schema_migrations WHERE version > 1;
         DROP TABLE audit_leaves; DROP TABLE audit_tree; DROP TABLE audit_checkpoints;
-      DROP TABLE leases; DROP TABLE operations; DROP TABLE rollouts; DROP TABLE pins;
+      DROP TABLE leases; DROP TABLE operations; DROP TABLE rollouts; DROP TABLE pins; DROP TABLE release_history;
         CREATE TABLE audit_events (seq bigint PRIMARY KEY, hash text NOT NULL UNIQUE, prev_hash text NOT NULL UNIQUE, body text NOT NULL);
         CREATE TABLE audit_head (id smallint PRIMARY KEY, seq bigint NOT NULL, hash text);
         INSERT INTO audit_head VALUES (1, 1, '${'a'.repeat(64)}');
@@ -138,6 +138,8 @@ describe('PostgreSQL store', { skip }, () => {
       configDigest: `sha256:${'2'.repeat(64)}`,
       decisionId: 'dec_1',
       provenanceDigest: `sha256:${'3'.repeat(64)}`,
+      vsaDigest: `sha256:${'5'.repeat(64)}`,
+      rollbackUnsafe: false,
     } as const;
     const results = await Promise.allSettled(
       [a, b, a, b].map((store) => store.setDesired('prod', release, `sha256:${'4'.repeat(64)}`, 0, '2025-01-01T00:00:00.000Z')),

@@ -14,6 +14,7 @@ import {
   type EvidenceQuery,
   type Lease,
   type OperationRecord,
+  type ReleaseHistoryEntry,
   type ReleasePin,
   type RolloutRecord,
   type Store,
@@ -44,6 +45,8 @@ import {
   type OperationRow,
   pinFromRow,
   type PinRow,
+  type ReleaseHistoryRow,
+  releaseHistoryFromRow,
   rolloutFromRow,
   type RolloutRow,
   type EvidenceRow,
@@ -187,6 +190,19 @@ const MIGRATIONS: readonly string[] = [
     reason text NOT NULL,
     pinned_at text NOT NULL
   );
+  `,
+  `
+  -- Release history: what was promoted, restored or rolled back in each environment, in order.
+  CREATE TABLE release_history (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    environment text NOT NULL,
+    release_digest text NOT NULL,
+    artifact_digest text NOT NULL,
+    event text NOT NULL,
+    at text NOT NULL,
+    detail text NOT NULL
+  );
+  CREATE INDEX release_history_environment ON release_history (environment, seq);
   `,
 ];
 
@@ -643,6 +659,27 @@ class PostgresStore implements Store {
     return this.#run('reading a rollout', async () => {
       const { rows } = await this.#pool.query<RolloutRow>('SELECT environment, revision, epoch, body FROM rollouts WHERE environment = $1', [environment]);
       return rows[0] ? rolloutFromRow(rows[0]) : null;
+    });
+  }
+
+  appendReleaseHistory(entry: Omit<ReleaseHistoryEntry, 'seq'>): Promise<ReleaseHistoryEntry> {
+    return this.#run('recording release history', async () => {
+      const { rows } = await this.#pool.query<ReleaseHistoryRow>(
+        'INSERT INTO release_history (environment, release_digest, artifact_digest, event, at, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+        [entry.environment, entry.releaseDigest, entry.artifactDigest, entry.event, entry.at, entry.detail],
+      );
+      if (!rows[0]) throw new StoreError('STORE_IO', 'the release history insert returned no row');
+      return releaseHistoryFromRow(rows[0]);
+    });
+  }
+
+  listReleaseHistory(environment: string, limit: number): Promise<ReleaseHistoryEntry[]> {
+    return this.#run('reading release history', async () => {
+      const { rows } = await this.#pool.query<ReleaseHistoryRow>('SELECT * FROM release_history WHERE environment = $1 ORDER BY seq DESC LIMIT $2', [
+        environment,
+        limit,
+      ]);
+      return rows.map(releaseHistoryFromRow);
     });
   }
 

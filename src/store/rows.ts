@@ -11,6 +11,8 @@ import {
   type AuditTreeHead,
   type Lease,
   type OperationRecord,
+  type ReleaseEvent,
+  type ReleaseHistoryEntry,
   type ReleasePin,
   type RolloutRecord,
   StoreError,
@@ -215,5 +217,31 @@ export function pinFromRow(row: PinRow): ReleasePin {
     blockedDigest: row.blocked_digest as Digest,
     reason: row.reason,
     pinnedAt: row.pinned_at,
+  };
+}
+
+export interface ReleaseHistoryRow {
+  seq: number | string;
+  environment: string;
+  release_digest: string;
+  artifact_digest: string;
+  event: string;
+  at: string;
+  detail: string;
+}
+
+const RELEASE_EVENTS: readonly ReleaseEvent[] = ['promoted', 'restored', 'rolledBack', 'held', 'frozen'];
+
+export function releaseHistoryFromRow(row: ReleaseHistoryRow): ReleaseHistoryEntry {
+  const event = RELEASE_EVENTS.find((e) => e === row.event);
+  if (!event) throw new StoreError('STORE_IO', `release history entry ${row.seq} has an unknown event "${row.event}"`);
+  return {
+    seq: Number(row.seq),
+    environment: row.environment,
+    releaseDigest: row.release_digest as Digest,
+    artifactDigest: row.artifact_digest as Digest,
+    event,
+    at: row.at,
+    detail: row.detail,
   };
 }

@@ -91,7 +91,7 @@ describe('SQLite store', () => {
     const db = new Database(file);
     db.exec(`DELETE FROM schema_migrations WHERE version > 1;
       DROP TABLE audit_leaves; DROP TABLE audit_tree; DROP TABLE audit_checkpoints;
-      DROP TABLE leases; DROP TABLE operations; DROP TABLE rollouts; DROP TABLE pins;
+      DROP TABLE leases; DROP TABLE operations; DROP TABLE rollouts; DROP TABLE pins; DROP TABLE release_history;
       CREATE TABLE audit_events (seq INTEGER PRIMARY KEY CHECK (seq > 0), hash TEXT NOT NULL UNIQUE, prev_hash TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
       INSERT INTO audit_events VALUES (1, '${'a'.repeat(64)}', '${'0'.repeat(64)}', '{}');`);
     db.close();

@@ -16,6 +16,7 @@ import {
   type EvidenceQuery,
   type Lease,
   type OperationRecord,
+  type ReleaseHistoryEntry,
   type ReleasePin,
   type RolloutRecord,
   type Store,
@@ -46,6 +47,8 @@ import {
   type OperationRow,
   pinFromRow,
   type PinRow,
+  type ReleaseHistoryRow,
+  releaseHistoryFromRow,
   rolloutFromRow,
   type RolloutRow,
   type EvidenceRow,
@@ -166,6 +169,19 @@ const MIGRATIONS: readonly string[] = [
     reason TEXT NOT NULL,
     pinned_at TEXT NOT NULL
   );
+  `,
+  `
+  -- Release history: what was promoted, restored or rolled back in each environment, in order.
+  CREATE TABLE release_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    release_digest TEXT NOT NULL,
+    artifact_digest TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL
+  );
+  CREATE INDEX release_history_environment ON release_history (environment, seq);
   `,
 ];
 
@@ -595,6 +611,23 @@ class SqliteStore implements Store {
       const row = this.#sql('SELECT environment, revision, epoch, body FROM rollouts WHERE environment = ?').get(environment) as RolloutRow | undefined;
       return row ? rolloutFromRow(row) : null;
     });
+  }
+
+  appendReleaseHistory(entry: Omit<ReleaseHistoryEntry, 'seq'>): Promise<ReleaseHistoryEntry> {
+    return this.#run('recording release history', () => {
+      const row = this.#sql(
+        'INSERT INTO release_history (environment, release_digest, artifact_digest, event, at, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING *',
+      ).get(entry.environment, entry.releaseDigest, entry.artifactDigest, entry.event, entry.at, entry.detail) as ReleaseHistoryRow;
+      return releaseHistoryFromRow(row);
+    });
+  }
+
+  listReleaseHistory(environment: string, limit: number): Promise<ReleaseHistoryEntry[]> {
+    return this.#run('reading release history', () =>
+      (this.#sql('SELECT * FROM release_history WHERE environment = ? ORDER BY seq DESC LIMIT ?').all(environment, limit) as ReleaseHistoryRow[]).map(
+        releaseHistoryFromRow,
+      ),
+    );
   }
 
   putPin(pin: ReleasePin): Promise<void> {
