@@ -1,20 +1,26 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unpackTgz } from '../crypto/archive.js';
-import { digestHex } from '../model/digest.js';
+import { NAME_PATTERN } from '../model/config.js';
+import { type Digest, digestHex, isDigest } from '../model/digest.js';
+import { Fields } from '../model/fields.js';
 import type { Deployment } from '../model/release.js';
 import { DeployError } from './errors.js';
-import type { ApplyRequest, DeployTarget } from './target.js';
+import { connectRouter, ensureRouter, environmentDir, type RouterClient, stopRouter, withLock, writeAtomic } from './router.js';
+import type { VersionMetrics } from './sprt.js';
+import type { ApplyOrder, ApplyRequest, DeployTarget, StartRequest, TrafficReading, TrafficTarget } from './target.js';
 
 export interface LocalTargetOptions {
   /** Directory holding one folder per environment and release. */
   readonly root: string;
   readonly clock?: () => Date;
+  /** Milliseconds to wait for a new router to answer (default 10 s). */
+  readonly routerStartTimeoutMs?: number;
 }
 
 export function freePort(): Promise<number> {
@@ -68,25 +74,212 @@ async function unpackInto(dir: string, artifact: Uint8Array): Promise<void> {
   }
 }
 
+/** What `start` records per operation id, so starting again under that id finds the first deployment. */
+interface StartRecord {
+  readonly opId: string;
+  readonly releaseDigest: Digest;
+  readonly deployment: Deployment;
+}
+
+/** The token a started process carries in `CAIRN_DEPLOYMENT` (the deployment's handle). */
+const HANDLE = /^[0-9a-f]{24}$/;
+
+const STATUSES: readonly Deployment['status'][] = ['running', 'stopped', 'failed'];
+
+/** Reads a start record; null when it is not one (the caller then starts afresh). */
+function startRecordFromJSON(raw: unknown): StartRecord | null {
+  const f = new Fields();
+  const o = f.object(raw, '', ['opId', 'releaseDigest', 'deployment']);
+  const d = f.object(o?.deployment, 'deployment', ['environment', 'releaseDigest', 'target', 'endpoint', 'pid', 'handle', 'startedAt', 'status']);
+  if (!o || !d) return null;
+  const opId = f.string(o.opId, 'opId', { maxLength: 1024 });
+  const environment = f.string(d.environment, 'deployment.environment');
+  const target = f.string(d.target, 'deployment.target');
+  const endpoint = f.string(d.endpoint, 'deployment.endpoint');
+  const pid = d.pid === null ? null : f.integer(d.pid, 'deployment.pid', 1);
+  const handle = d.handle === null ? null : f.string(d.handle, 'deployment.handle');
+  const startedAt = f.string(d.startedAt, 'deployment.startedAt');
+  const status = STATUSES.find((s) => s === d.status);
+  if (f.problems.length > 0 || !isDigest(o.releaseDigest) || !isDigest(d.releaseDigest) || status === undefined) return null;
+  if (
+    opId === undefined ||
+    environment === undefined ||
+    target === undefined ||
+    endpoint === undefined ||
+    pid === undefined ||
+    handle === undefined ||
+    startedAt === undefined
+  ) {
+    return null;
+  }
+  return {
+    opId,
+    releaseDigest: o.releaseDigest,
+    deployment: { environment, releaseDigest: d.releaseDigest, target, endpoint, pid, handle, startedAt, status },
+  };
+}
+
 /**
- * Runs each release as a process on a loopback port: unpacks the artifact into its own
- * folder, starts `deploy.start` with `PORT`, waits for the health endpoint, then stops the
- * previous release. The process gets `CAIRN_ARTIFACT`, the path of the exact artifact
- * bytes it was unpacked from, so it can report their digest.
+ * Runs each release as a process on a loopback port, behind a long-lived router per
+ * environment (router.ts) whose proxy port is the environment's stable endpoint. `start`
+ * unpacks the artifact into its own folder, starts `deploy.start` with `PORT`, waits for the
+ * health endpoint and adds the process to the router at weight 0; `traffic` moves weight
+ * between two started releases through the router, fenced and at most once per operation
+ * id. The process gets `CAIRN_ARTIFACT`, the path of the exact artifact bytes it was
+ * unpacked from, so it can report their digest.
  */
 export class LocalTarget implements DeployTarget {
   readonly name = 'local';
-  readonly capabilities = { trafficSplit: false, reportsVersion: true } as const;
+  readonly capabilities = { trafficSplit: true, reportsVersion: true, reportsMetrics: true } as const;
   private readonly clock: () => Date;
 
   constructor(private readonly options: LocalTargetOptions) {
     this.clock = options.clock ?? (() => new Date());
   }
 
+  /** Starts the release beside whatever runs and adds it to the router at weight 0; once per `request.opId`. */
+  async start(request: StartRequest): Promise<Deployment> {
+    const environment = request.release.environment;
+    const opsDir = path.join(environmentDir(this.options.root, environment), 'ops');
+    await mkdir(opsDir, { recursive: true, mode: 0o700 });
+    const key = createHash('sha256').update(request.opId).digest('hex');
+    const recordFile = path.join(opsDir, `${key}.json`);
+    const waitMs = request.config.healthTimeoutSeconds * 1000 + 60_000;
+    return withLock(
+      path.join(opsDir, `${key}.lock`),
+      async () => {
+        const prior = startRecordFromJSON(await readFile(recordFile, 'utf8').then(JSON.parse, () => null));
+        if (prior && prior.opId === request.opId) {
+          if (prior.releaseDigest !== request.releaseDigest) {
+            throw new DeployError('DEPLOY_OPERATION_CONFLICT', `operation ${request.opId} already started release ${prior.releaseDigest} in ${environment}`);
+          }
+          const { pid, handle } = prior.deployment;
+          if (prior.deployment.status === 'running' && pid !== null && handle !== null && (await ownsProcess(pid, handle))) {
+            await this.register(prior.deployment);
+            return prior.deployment;
+          }
+        }
+        // The router first: when it cannot run, no process is left behind.
+        const router = await this.router(environment);
+        const deployment = await this.launch(request);
+        try {
+          await writeAtomic(recordFile, `${JSON.stringify({ opId: request.opId, releaseDigest: request.releaseDigest, deployment }, null, 2)}\n`);
+          await router.putUpstream(request.releaseDigest, deployment.endpoint);
+        } catch (error) {
+          if (deployment.pid !== null) killGroup(deployment.pid, 'SIGKILL');
+          await unlink(recordFile).catch(() => {});
+          throw error;
+        }
+        return deployment;
+      },
+      { timeoutMs: waitMs, staleMs: waitMs },
+    );
+  }
+
+  /** Traffic control between `previous` (null on a first deployment) and `next`, through the environment's router. */
+  async traffic(environment: string, previous: Deployment | null, next: Deployment): Promise<TrafficTarget> {
+    const router = await this.router(environment);
+    const { upstreams } = await router.state();
+    for (const d of previous ? [previous, next] : [next]) if (!(d.releaseDigest in upstreams)) await router.putUpstream(d.releaseDigest, d.endpoint);
+    return new RouterTraffic(() => this.router(environment), previous, next);
+  }
+
+  /** The router's proxy URL: where the environment answers, whatever release runs. */
+  async endpoint(environment: string): Promise<string> {
+    return (await this.router(environment)).proxyUrl;
+  }
+
+  /**
+   * @deprecated the single-step deployment: starts the release, routes all traffic to it
+   * and stops `previous`. Returns the new process's deployment (its endpoint is the
+   * process's own URL).
+   */
   async apply(request: ApplyRequest): Promise<Deployment> {
+    const { release, releaseDigest, artifact, config } = request;
+    const next = await this.start({ release, releaseDigest, artifact, config, opId: `apply/${randomUUID()}` });
+    const router = await this.router(release.environment);
+    // No lease stands behind this path: it applies at the fence in force, which is allowed.
+    const [epoch, seq] = (await router.state()).fence;
+    const result = await router.apply({ opId: `apply/${randomUUID()}`, epoch, seq, weights: { [releaseDigest]: 100 } });
+    if (result === 'refused') {
+      await this.stop(next);
+      throw new DeployError(
+        'DEPLOY_FENCED',
+        `the router of ${release.environment} refused the switch to ${releaseDigest}: a rollout controller moved its fence`,
+      );
+    }
+    if (request.previous) await this.stop(request.previous);
+    return next;
+  }
+
+  /** Stops a process this target started (proved by the token in its environment) and drops it from the router when it takes no traffic. */
+  async stop(deployment: Deployment): Promise<boolean> {
+    let stopped = false;
+    if (
+      deployment.pid !== null &&
+      deployment.handle !== null &&
+      (await this.startedHere(deployment)) &&
+      (await ownsProcess(deployment.pid, deployment.handle))
+    ) {
+      killGroup(deployment.pid);
+      stopped = true;
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        gone = !(await ownsProcess(deployment.pid, deployment.handle));
+        if (!gone) await sleep(50);
+      }
+      if (!gone) killGroup(deployment.pid, 'SIGKILL');
+    }
+    try {
+      const router = await connectRouter(this.options.root, deployment.environment);
+      // Only this deployment's entry, and only at weight 0: a release with traffic stays routed.
+      await router?.deleteUpstream(deployment.releaseDigest, deployment.endpoint);
+    } catch {
+      // The router is down or gone: there is nothing to drop the entry from now.
+    }
+    return stopped;
+  }
+
+  /** Shuts the environment's router down (its state file stays); false when none ran. */
+  async stopRouter(environment: string): Promise<boolean> {
+    return stopRouter(this.options.root, environment);
+  }
+
+  private router(environment: string): Promise<RouterClient> {
+    return ensureRouter(
+      this.options.root,
+      environment,
+      this.options.routerStartTimeoutMs === undefined ? {} : { startTimeoutMs: this.options.routerStartTimeoutMs },
+    );
+  }
+
+  /** True if this target (its root) started `deployment`: the release folder it made for it records the same process and token. */
+  private async startedHere(deployment: Deployment): Promise<boolean> {
+    if (deployment.handle === null || !HANDLE.test(deployment.handle) || !NAME_PATTERN.test(deployment.environment)) return false;
+    const file = path.join(this.releaseDir(deployment.environment, deployment.releaseDigest, deployment.handle), 'deployment.json');
+    const recorded = await readFile(file, 'utf8').then(
+      (text) => JSON.parse(text) as Partial<Deployment>,
+      () => null,
+    );
+    return recorded?.pid === deployment.pid && recorded?.handle === deployment.handle;
+  }
+
+  private releaseDir(environment: string, releaseDigest: Digest, token: string): string {
+    return path.join(environmentDir(this.options.root, environment), `${digestHex(releaseDigest).slice(0, 16)}-${token.slice(0, 8)}`);
+  }
+
+  /** Adds a started deployment to its router (at weight 0 when new). */
+  private async register(deployment: Deployment): Promise<void> {
+    const router = await this.router(deployment.environment);
+    const { upstreams } = await router.state();
+    if (upstreams[deployment.releaseDigest] !== deployment.endpoint) await router.putUpstream(deployment.releaseDigest, deployment.endpoint);
+  }
+
+  /** Unpacks and starts the release's process and waits until it is healthy. */
+  private async launch(request: StartRequest): Promise<Deployment> {
     const { release, config } = request;
     const token = randomBytes(12).toString('hex');
-    const dir = path.join(this.options.root, release.environment, `${digestHex(request.releaseDigest).slice(0, 16)}-${token.slice(0, 8)}`);
+    const dir = this.releaseDir(release.environment, request.releaseDigest, token);
     await mkdir(dir, { recursive: true });
     const artifactPath = path.join(dir, 'artifact.tgz');
     await writeFile(artifactPath, request.artifact, { mode: 0o444 });
@@ -152,20 +345,35 @@ export class LocalTarget implements DeployTarget {
       if (exitCode !== undefined) throw new DeployError('DEPLOY_START_FAILED', `the service exited with ${exitCode} before it was healthy\n${tail}`);
       throw new DeployError('DEPLOY_HEALTH_TIMEOUT', `${endpoint}${config.health} did not answer 200 within ${config.healthTimeoutSeconds}s\n${tail}`);
     }
-    if (request.previous) await this.stop(request.previous);
     return deployment;
   }
+}
 
-  async stop(deployment: Deployment): Promise<boolean> {
-    if (deployment.pid === null || deployment.handle === null) return false;
-    if (!(await ownsProcess(deployment.pid, deployment.handle))) return false;
-    killGroup(deployment.pid);
-    for (let i = 0; i < 50; i++) {
-      if (!(await ownsProcess(deployment.pid, deployment.handle))) return true;
-      await sleep(50);
-    }
-    killGroup(deployment.pid, 'SIGKILL');
-    return true;
+/** A {@link TrafficTarget} over the environment's router: weight `w` on `next`, the rest on `previous`. */
+class RouterTraffic implements TrafficTarget {
+  constructor(
+    /** The router, started again if it died since the last call. */
+    private readonly router: () => Promise<RouterClient>,
+    private readonly previous: Deployment | null,
+    private readonly next: Deployment,
+  ) {}
+
+  async apply(order: ApplyOrder): Promise<'applied' | 'refused'> {
+    const next = this.next.releaseDigest;
+    const previous = this.previous?.releaseDigest ?? null;
+    // With nothing before it (or the same release again), `next` takes the weight alone: that must be 100.
+    const weights = previous === null || previous === next ? { [next]: order.weight } : { [next]: order.weight, [previous]: 100 - order.weight };
+    return (await this.router()).apply({ opId: order.opId, epoch: order.epoch, seq: order.seq, weights });
+  }
+
+  async read(): Promise<TrafficReading> {
+    const view = await (await this.router()).state();
+    return { weight: view.weights[this.next.releaseDigest] ?? 0, lastOpId: view.lastOpId };
+  }
+
+  async metrics(): Promise<Readonly<Record<string, VersionMetrics>>> {
+    const stats = await (await this.router()).stats();
+    return Object.fromEntries(Object.entries(stats).map(([version, s]) => [version, { requests: s.requests, errors: s.errors, p99Ms: s.p99Ms }]));
   }
 }
 
