@@ -6,7 +6,8 @@ import { type Command, isFinal, type MachineConfig, type MachineEvent, type Roll
  * reorder, drop, duplicate or delay any message; up to `faults` times the controller crashes
  * and restarts, loses its lease to a successor (its last operation is re-sent by the zombie),
  * or an operator asks for a rollback. Every schedule is explored; the invariants are checked
- * in every state, and the state graph must be acyclic, so every schedule ends.
+ * in every state, and the state graph must be acyclic, so every schedule ends. A configuration
+ * without a previous release (a first deployment) adds one invariant: nothing is ever rolled back.
  */
 
 export type TransitionFn = (config: MachineConfig, state: RolloutState, event: MachineEvent, now: number) => Transition;
@@ -204,6 +205,11 @@ function check(config: MachineConfig, w: World): string[] {
   if (w.s.phase === 'RolledBack' && !pendingLocal) {
     if (w.target.weight !== 0) v.push(`rolled back but ${w.target.weight}% of traffic is on the new bundle`);
     if (!w.pinned) v.push('rolled back without pinning the previous bundle');
+  }
+  if (!config.hasPrevious) {
+    // A first deployment has nothing to roll back to: a failure must hold, never move traffic to no release.
+    if (w.s.phase === 'RolledBack') v.push('rolled back a first deployment (there is no previous release)');
+    if (Object.keys(w.target.byTransition).some((t) => t.startsWith('rollback:'))) v.push('sent a rollback without a previous release');
   }
   if (w.s.phase === 'Promoted' && w.target.weight !== (config.weights[config.weights.length - 1] ?? 100)) v.push(`promoted at weight ${w.target.weight}`);
   return v;

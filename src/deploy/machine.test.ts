@@ -6,6 +6,8 @@ import { initialState, type MachineConfig, type RolloutState, transition } from 
 const config: MachineConfig = {
   rolloutId: 'r1',
   weights: [10, 100],
+  pausesMs: [500, 2000],
+  hasPrevious: true,
   rollbackUnsafe: false,
   onCannotMeasure: 'rollback',
   maxAttempts: 2,
@@ -61,6 +63,31 @@ describe('rollout machine', () => {
     assert.ok(!t.commands.some((c) => c.type === 'apply'));
   });
 
+  it("gives each step's analysis its own pause before the deadline", () => {
+    const gating = at({ phase: 'Gating', step: 1, weight: 10, approved: 10, seq: 1 });
+    const applying = transition(config, gating, { type: 'gateAnswered', step: 1, allow: true, decisionId: 'd' }, 0).state;
+    const analysing = transition(config, applying, { type: 'applied', opId: applying.op?.id ?? '' }, 100);
+    assert.equal(analysing.state.phase, 'Analyzing');
+    assert.equal(analysing.state.deadline, 100 + 2000 + 1000);
+    const first = transition(config, initialState(config, 1, 0).state, { type: 'gateAnswered', step: 0, allow: true, decisionId: 'd' }, 0).state;
+    assert.equal(transition(config, first, { type: 'applied', opId: first.op?.id ?? '' }, 0).state.deadline, 500 + 1000);
+  });
+
+  it('holds a failing first deployment with an alert instead of rolling back to nothing', () => {
+    const first: MachineConfig = { ...config, weights: [100], pausesMs: [0], hasPrevious: false };
+    const analysing: RolloutState = { ...initialState(first, 1, 0).state, phase: 'Analyzing', weight: 100, approved: 100, seq: 1 };
+    const t = transition(first, analysing, { type: 'analysed', step: 0, verdict: 'fail', evidence: { errors: 9 } }, 0);
+    assert.equal(t.state.phase, 'Held');
+    assert.equal(t.state.weight, 100);
+    assert.match(t.state.reason ?? '', /^no previous release to roll back to: analysis failed at step 0/);
+    assert.deepEqual(
+      t.commands.map((c) => c.type),
+      ['alert', 'audit'],
+    );
+    assert.equal(transition(first, analysing, { type: 'rollbackRequested', reason: 'operator', evidence: {} }, 0).state.phase, 'Held');
+    assert.throws(() => initialState({ ...first, weights: [10, 100], pausesMs: [0, 0] }, 1, 0), RangeError);
+  });
+
   it('holds on "cannot measure" when so configured, and rolls back otherwise', () => {
     const analysing = at({ phase: 'Analyzing', weight: 10, approved: 10, seq: 1 });
     const event = { type: 'analysed', step: 0, verdict: 'cannotMeasure', evidence: {} } as const;
@@ -84,8 +111,32 @@ describe('rollout machine, every schedule up to a bound', () => {
     });
   }
 
+  for (const faults of [0, 1, 2]) {
+    it(`never rolls back a first deployment (no previous release) with ${faults} fault(s)`, () => {
+      const first: MachineConfig = { ...config, weights: [100], pausesMs: [0], hasPrevious: false };
+      const result = explore(first, faults);
+      console.log(
+        `# model check (first deployment, 1 step, ${faults} faults): ${result.states} states explored, ${result.terminalStates} end states`,
+        result.finalPhases,
+      );
+      assert.deepEqual(result.violations, []);
+      assert.equal(result.finalPhases.RolledBack, undefined);
+      assert.ok((result.finalPhases.Held ?? 0) > 0 && (result.finalPhases.Promoted ?? 0) > 0);
+    });
+  }
+
+  it('catches a controller that rolls a first deployment back to nothing', () => {
+    const first: MachineConfig = { ...config, weights: [100], pausesMs: [0], hasPrevious: false };
+    const careless: TransitionFn = (c, s, e, now) => transition({ ...c, hasPrevious: true }, s, e, now);
+    const result = explore(first, 0, careless);
+    assert.ok(
+      result.violations.some((v) => v.includes('first deployment') || v.includes('without a previous release')),
+      result.violations.join('\n'),
+    );
+  });
+
   it('explores a three-step canary with rollback-unsafe freezing and hold-on-cannot-measure', () => {
-    const result = explore({ ...config, weights: [5, 50, 100], rollbackUnsafe: true, onCannotMeasure: 'hold' }, 1);
+    const result = explore({ ...config, weights: [5, 50, 100], pausesMs: [0, 0, 0], rollbackUnsafe: true, onCannotMeasure: 'hold' }, 1);
     console.log(`# model check (3 steps, unsafe, 1 fault): ${result.states} states explored`);
     assert.deepEqual(result.violations, []);
     assert.ok((result.finalPhases.Frozen ?? 0) > 0);

@@ -23,13 +23,23 @@ export interface MachineConfig {
   readonly rolloutId: string;
   /** Canary weight (percent of traffic on the new bundle) of each step, ascending, the last 100. */
   readonly weights: readonly number[];
+  /** Milliseconds each step is observed before promotion, one per step. */
+  readonly pausesMs: readonly number[];
+  /**
+   * Whether a previous release runs to roll back to. Without one (a first deployment) the
+   * rollout has a single step at 100, and a failure holds instead of rolling back.
+   */
+  readonly hasPrevious: boolean;
   /** The bundle must not be rolled back (e.g. it migrated data): a failure freezes instead. */
   readonly rollbackUnsafe: boolean;
   /** What "cannot measure" leads to. */
   readonly onCannotMeasure: 'hold' | 'rollback';
   /** How many times one operation may be re-sent after the target was read as "not done". */
   readonly maxAttempts: number;
-  /** Milliseconds each phase may last before its deadline outcome. */
+  /**
+   * Milliseconds each phase may last before its deadline outcome; `analyse` is how long an
+   * analysis may run past its step's pause.
+   */
   readonly deadlines: { readonly gate: number; readonly apply: number; readonly verify: number; readonly analyse: number };
 }
 
@@ -111,6 +121,14 @@ function checkConfig(config: MachineConfig): void {
       throw new RangeError(`step weights must be ascending integers in 0..100 (step ${i}: ${x})`);
   }
   if (!Number.isSafeInteger(config.maxAttempts) || config.maxAttempts < 1) throw new RangeError('maxAttempts must be a positive integer');
+  if (config.pausesMs.length !== w.length || config.pausesMs.some((p) => !(p >= 0) || !Number.isFinite(p)))
+    throw new RangeError('a rollout needs one non-negative pause per step');
+  if (!config.hasPrevious && w.length !== 1) throw new RangeError('a first deployment (no previous release) has a single step at 100');
+}
+
+/** When the analysis of `step`, started at `now`, is out of time: the step's pause plus the analysis margin. */
+function analyseDeadline(config: MachineConfig, step: number, now: number): number {
+  return now + (config.pausesMs[step] ?? 0) + config.deadlines.analyse;
 }
 
 function stepWeight(config: MachineConfig, step: number): number {
@@ -142,6 +160,8 @@ function hold(state: RolloutState, reason: string, detail: Evidence = {}): Trans
 }
 
 function startRollback(config: MachineConfig, state: RolloutState, reason: string, evidence: Evidence, now: number): Transition {
+  // Rolling back a first deployment would send traffic to nothing: stop where it is and call a person.
+  if (!config.hasPrevious) return hold(state, `no previous release to roll back to: ${reason}`, evidence);
   if (config.rollbackUnsafe) {
     return {
       state: { ...state, phase: 'Frozen', deadline: null, reason },
@@ -168,7 +188,7 @@ function completed(config: MachineConfig, state: RolloutState, op: Operation, no
     };
   }
   return {
-    state: { ...done, phase: 'Analyzing', deadline: now + config.deadlines.analyse },
+    state: { ...done, phase: 'Analyzing', deadline: analyseDeadline(config, state.step, now) },
     commands: [
       { type: 'audit', action: 'deploy.step', detail: { opId: op.id, step: op.step, weight: op.to, epoch: state.epoch } },
       { type: 'analyse', step: state.step, weight: op.to },
@@ -278,7 +298,10 @@ function resume(config: MachineConfig, state: RolloutState, epoch: number, now: 
       if (!state.op) return hold(next, 'resumed without an operation');
       return { state: { ...next, phase: 'Verifying', deadline: now + config.deadlines.verify }, commands: [{ type: 'read', opId: state.op.id }] };
     case 'Analyzing':
-      return { state: { ...next, deadline: now + config.deadlines.analyse }, commands: [{ type: 'analyse', step: state.step, weight: state.weight }] };
+      return {
+        state: { ...next, deadline: analyseDeadline(config, state.step, now) },
+        commands: [{ type: 'analyse', step: state.step, weight: state.weight }],
+      };
     case 'RolledBack':
       // Pinning is idempotent; the pin may have been lost with the process.
       return { state: next, commands: [{ type: 'pinPrevious' }] };

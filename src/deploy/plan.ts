@@ -1,11 +1,16 @@
+import { canonicalDigest } from '../crypto/jcs.js';
+import { type CanaryStep, DEFAULT_STRATEGY, type DeployStrategy } from '../model/config.js';
+import type { Digest } from '../model/digest.js';
+import type { Release } from '../model/release.js';
 import type { RollbackTriggers, SprtParams, TrafficBudget } from './sprt.js';
 import { trafficBudget } from './sprt.js';
+import type { TargetCapabilities } from './target.js';
 
-/** The defaults a rollout uses when nothing else is configured. */
-export const DEFAULT_WEIGHTS: readonly number[] = [10, 50, 100];
-export const DEFAULT_PAUSE_SECONDS = 30;
-export const DEFAULT_SPRT: SprtParams = { baselineErrorRate: 0.01, effect: 5, alpha: 0.05, beta: 0.1 };
-export const DEFAULT_TRIGGERS: RollbackTriggers = { maxErrorRate: 0.5, minRequests: 20 };
+/** The defaults a rollout uses when nothing else is configured (those of `DEFAULT_STRATEGY`). */
+export const DEFAULT_WEIGHTS: readonly number[] = DEFAULT_STRATEGY.steps.map((s) => s.weight);
+export const DEFAULT_PAUSE_SECONDS = DEFAULT_STRATEGY.steps[0]?.pauseSeconds ?? 30;
+export const DEFAULT_SPRT: SprtParams = DEFAULT_STRATEGY.analysis;
+export const DEFAULT_TRIGGERS: RollbackTriggers = DEFAULT_STRATEGY.triggers;
 
 export interface PlanStep {
   readonly step: number;
@@ -20,7 +25,8 @@ export interface PlanStep {
   readonly enoughTraffic: boolean;
 }
 
-export interface RolloutPlan {
+/** The traffic side of a rollout (steps and the SPRT budget), without a release: what `cairn deploy --dry-run` prints. */
+export interface TrafficPlan {
   readonly steps: readonly PlanStep[];
   readonly sprt: SprtParams;
   readonly triggers: RollbackTriggers;
@@ -30,7 +36,32 @@ export interface RolloutPlan {
   readonly minimumSeconds: number;
 }
 
-/** What a rollout will do, stated before it starts: steps, weights, pauses and the SPRT's traffic budget. */
+function checkSteps(steps: readonly CanaryStep[]): void {
+  if (steps.length === 0 || steps[steps.length - 1]?.weight !== 100) throw new RangeError('the last step weight must be 100');
+  for (const [i, s] of steps.entries()) {
+    if (!Number.isInteger(s.weight) || s.weight < 1 || s.weight > 100 || (i > 0 && s.weight < (steps[i - 1]?.weight ?? 0)))
+      throw new RangeError(`step weights must be ascending integers in 1..100 (step ${i}: ${s.weight})`);
+    if (!(s.pauseSeconds >= 0) || !Number.isFinite(s.pauseSeconds)) throw new RangeError(`step ${i}: the pause must be a non-negative number of seconds`);
+  }
+}
+
+/** Steps with their expected canary traffic, and the SPRT budget at the first step's rate. */
+function trafficSteps(steps: readonly CanaryStep[], sprt: SprtParams, requestsPerMinute: number): { steps: PlanStep[]; budget: TrafficBudget } {
+  checkSteps(steps);
+  if (!(requestsPerMinute >= 0) || !Number.isFinite(requestsPerMinute)) throw new RangeError('the request rate must be a non-negative number');
+  const budget = trafficBudget(sprt, (requestsPerMinute * (steps[0]?.weight ?? 100)) / 100);
+  const planned = steps.map(({ weight, pauseSeconds }, step) => {
+    const canaryRequestsPerMinute = (requestsPerMinute * weight) / 100;
+    const canaryRequestsInPause = Math.floor((canaryRequestsPerMinute * pauseSeconds) / 60);
+    return { step, weight, pauseSeconds, canaryRequestsPerMinute, canaryRequestsInPause, enoughTraffic: canaryRequestsInPause >= budget.expectedRequestsIfBad };
+  });
+  return { steps: planned, budget };
+}
+
+/**
+ * The traffic side of a rollout from loose options, for a dry run without a release; a rollout
+ * itself runs from {@link planRollout}.
+ */
 export function rolloutPlan(options: {
   readonly weights?: readonly number[];
   readonly pauseSeconds?: number;
@@ -38,29 +69,124 @@ export function rolloutPlan(options: {
   readonly triggers?: RollbackTriggers;
   /** The environment's total request rate. */
   readonly requestsPerMinute: number;
-}): RolloutPlan {
-  const weights = options.weights ?? DEFAULT_WEIGHTS;
+}): TrafficPlan {
   const pauseSeconds = options.pauseSeconds ?? DEFAULT_PAUSE_SECONDS;
   const sprt = options.sprt ?? DEFAULT_SPRT;
-  if (weights.length === 0 || weights[weights.length - 1] !== 100) throw new RangeError('the last step weight must be 100');
-  for (const [i, w] of weights.entries()) {
-    if (!Number.isInteger(w) || w < 1 || w > 100 || (i > 0 && w < (weights[i - 1] ?? 0)))
-      throw new RangeError(`step weights must be ascending integers in 1..100 (step ${i}: ${w})`);
-  }
-  if (!(pauseSeconds >= 0) || !(options.requestsPerMinute >= 0)) throw new RangeError('pause and request rate must be non-negative');
-  const firstRate = (options.requestsPerMinute * (weights[0] ?? 100)) / 100;
-  const budget = trafficBudget(sprt, firstRate);
-  const steps = weights.map((weight, step) => {
-    const canaryRequestsPerMinute = (options.requestsPerMinute * weight) / 100;
-    const canaryRequestsInPause = Math.floor((canaryRequestsPerMinute * pauseSeconds) / 60);
-    return { step, weight, pauseSeconds, canaryRequestsPerMinute, canaryRequestsInPause, enoughTraffic: canaryRequestsInPause >= budget.expectedRequestsIfBad };
-  });
+  const { steps, budget } = trafficSteps(
+    (options.weights ?? DEFAULT_WEIGHTS).map((weight) => ({ weight, pauseSeconds })),
+    sprt,
+    options.requestsPerMinute,
+  );
   return {
     steps,
     sprt,
     triggers: options.triggers ?? DEFAULT_TRIGGERS,
     budget,
     requestsPerMinute: options.requestsPerMinute,
-    minimumSeconds: pauseSeconds * weights.length,
+    minimumSeconds: pauseSeconds * steps.length,
   };
+}
+
+/** A release as a rollout names it: the release bundle's digest and the artifact it runs. */
+export interface ReleaseRef {
+  readonly releaseDigest: Digest;
+  readonly artifactDigest: Digest;
+}
+
+/**
+ * Everything a rollout will do, fixed before its first step and digested ({@link planDigest})
+ * into the audit log: what replaces what, where, in which steps, judged how.
+ */
+export interface RolloutPlan {
+  readonly environment: string;
+  readonly service: string;
+  /** The gate decision that admitted the release. */
+  readonly decisionId: string;
+  readonly next: ReleaseRef;
+  /** The release running now; null for a first deployment. */
+  readonly previous: ReleaseRef | null;
+  /** What the strategy asked for, and what the rollout does on this target. */
+  readonly requestedKind: DeployStrategy['kind'];
+  readonly kind: DeployStrategy['kind'];
+  /** Why `kind` or the steps differ from the strategy, and what the target cannot do; empty when nothing changed. */
+  readonly notes: readonly string[];
+  readonly steps: readonly PlanStep[];
+  readonly analysis: SprtParams;
+  readonly triggers: RollbackTriggers;
+  readonly onCannotMeasure: DeployStrategy['onCannotMeasure'];
+  /** The SPRT's traffic budget at the first step's rate. */
+  readonly budget: TrafficBudget;
+  readonly requestsPerMinute: number;
+  /** Minimum time to reach 100% if every step passes. */
+  readonly minimumSeconds: number;
+  /** The target's capabilities the plan was made for. */
+  readonly capabilities: TargetCapabilities;
+  /** A failure freezes the rollout instead of rolling back. */
+  readonly rollbackUnsafe: boolean;
+}
+
+export interface PlanRolloutInput {
+  readonly release: Release;
+  readonly releaseDigest: Digest;
+  readonly previous: ReleaseRef | null;
+  readonly capabilities: TargetCapabilities;
+  readonly strategy: DeployStrategy;
+}
+
+/**
+ * Plans a rollout; pure. A target that cannot split traffic, or a first deployment (nothing to
+ * split with), gets one step at 100 observed for the strategy's last pause, and the plan says so.
+ * Throws a RangeError on steps or analysis parameters outside their domain.
+ */
+export function planRollout(input: PlanRolloutInput): RolloutPlan {
+  const { release, strategy, capabilities, previous } = input;
+  checkSteps(strategy.steps);
+  const notes: string[] = [];
+  let steps: readonly CanaryStep[] = strategy.steps;
+  let kind = strategy.kind;
+  const single: CanaryStep = { weight: 100, pauseSeconds: strategy.steps[strategy.steps.length - 1]?.pauseSeconds ?? 0 };
+  if (previous === null) {
+    if (steps.length > 1) notes.push('first deployment: no previous release to split traffic with, so one step at 100');
+    steps = [single];
+    kind = 'blueGreen';
+  } else if (!capabilities.trafficSplit) {
+    if (strategy.kind === 'canary') notes.push('the target cannot split traffic: the canary becomes a single switch to 100 (blue-green)');
+    steps = [single];
+    kind = 'blueGreen';
+  }
+  if (steps.some((s) => s.pauseSeconds === 0)) notes.push('a step with pauseSeconds 0 is not observed: it passes without analysis');
+  if (!capabilities.reportsMetrics) notes.push('the target reports no metrics: analysis cannot measure, so every step ends by onCannotMeasure');
+  if (previous === null) notes.push('a failure holds (there is nothing to roll back to)');
+  else if (release.rollbackUnsafe) notes.push('rollback-unsafe release: a failure freezes instead of rolling back');
+  const { steps: planned, budget } = trafficSteps(steps, strategy.analysis, strategy.requestsPerMinute);
+  const triggers: RollbackTriggers = {
+    ...(strategy.triggers.maxErrorRate !== undefined ? { maxErrorRate: strategy.triggers.maxErrorRate } : {}),
+    ...(strategy.triggers.maxP99Ms !== undefined ? { maxP99Ms: strategy.triggers.maxP99Ms } : {}),
+    minRequests: strategy.triggers.minRequests,
+    custom: strategy.triggers.custom.map((c) => ({ metric: c.metric, max: c.max })),
+  };
+  return {
+    environment: release.environment,
+    service: release.service,
+    decisionId: release.decisionId,
+    next: { releaseDigest: input.releaseDigest, artifactDigest: release.artifactDigest },
+    previous: previous === null ? null : { releaseDigest: previous.releaseDigest, artifactDigest: previous.artifactDigest },
+    requestedKind: strategy.kind,
+    kind,
+    notes,
+    steps: planned,
+    analysis: { ...strategy.analysis },
+    triggers,
+    onCannotMeasure: strategy.onCannotMeasure,
+    budget,
+    requestsPerMinute: strategy.requestsPerMinute,
+    minimumSeconds: planned.reduce((sum, s) => sum + s.pauseSeconds, 0),
+    capabilities: { trafficSplit: capabilities.trafficSplit, reportsVersion: capabilities.reportsVersion, reportsMetrics: capabilities.reportsMetrics },
+    rollbackUnsafe: release.rollbackUnsafe,
+  };
+}
+
+/** sha256 of the plan's JCS canonical form: what the audit log's `deploy.plan` entry digests. */
+export function planDigest(plan: RolloutPlan): Digest {
+  return canonicalDigest(plan);
 }

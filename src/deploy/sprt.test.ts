@@ -47,6 +47,17 @@ describe('firedTriggers', () => {
     );
     assert.deepEqual(firedTriggers({ requests: 20, errors: 1, p99Ms: null }, triggers), []);
   });
+
+  it('fires a custom threshold on an extra metric, and treats an absent metric as no breach', () => {
+    const triggers = { minRequests: 20, custom: [{ metric: 'queueDepth', max: 10 }] };
+    assert.deepEqual(firedTriggers({ requests: 20, errors: 0, p99Ms: null, custom: { queueDepth: 12 } }, triggers), [
+      { trigger: 'custom', metric: 'queueDepth', observed: 12, limit: 10 },
+    ]);
+    assert.deepEqual(firedTriggers({ requests: 20, errors: 0, p99Ms: null, custom: { queueDepth: 10 } }, triggers), []);
+    assert.deepEqual(firedTriggers({ requests: 20, errors: 0, p99Ms: null, custom: { other: 99 } }, triggers), []);
+    assert.deepEqual(firedTriggers({ requests: 20, errors: 0, p99Ms: null }, triggers), []);
+    assert.deepEqual(firedTriggers({ requests: 19, errors: 0, p99Ms: null, custom: { queueDepth: 99 } }, triggers), []);
+  });
 });
 
 describe('windowRuleAbortsAt', () => {

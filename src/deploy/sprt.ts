@@ -102,6 +102,13 @@ export function trafficBudget(p: SprtParams, canaryRequestsPerMinute: number): T
   };
 }
 
+/** A threshold on a metric the target reports beside requests, errors and latency. */
+export interface CustomThreshold {
+  readonly metric: string;
+  /** Roll back when the metric exceeds this. */
+  readonly max: number;
+}
+
 /** Explicit rollback triggers from config: any one breached (with enough requests) rolls back at once. */
 export interface RollbackTriggers {
   /** Roll back when the canary's observed error rate exceeds this (0..1). */
@@ -110,20 +117,39 @@ export interface RollbackTriggers {
   readonly maxP99Ms?: number;
   /** Requests the canary must have served before the triggers are read. */
   readonly minRequests: number;
+  /** Thresholds on the target's extra metrics (`VersionMetrics.custom`). */
+  readonly custom?: readonly CustomThreshold[];
 }
 
 export interface VersionMetrics extends Counts {
   readonly p99Ms: number | null;
+  /** Extra metrics the target reports for this release, by name. */
+  readonly custom?: Readonly<Record<string, number>>;
 }
 
-/** The triggers that fired, as `{ trigger, observed, limit }`; empty when none did. */
-export function firedTriggers(metrics: VersionMetrics, triggers: RollbackTriggers): { trigger: 'errorRate' | 'p99Latency'; observed: number; limit: number }[] {
+export interface FiredTrigger {
+  readonly trigger: 'errorRate' | 'p99Latency' | 'custom';
+  /** The metric read: `errorRate`, `p99Ms`, or a custom metric's name. */
+  readonly metric: string;
+  readonly observed: number;
+  readonly limit: number;
+}
+
+/** The triggers that fired, in the order error rate, p99, custom (as configured); empty when none did. */
+export function firedTriggers(metrics: VersionMetrics, triggers: RollbackTriggers): FiredTrigger[] {
   if (metrics.requests < triggers.minRequests) return [];
-  const fired: { trigger: 'errorRate' | 'p99Latency'; observed: number; limit: number }[] = [];
+  const fired: FiredTrigger[] = [];
   const rate = metrics.errors / metrics.requests;
-  if (triggers.maxErrorRate !== undefined && rate > triggers.maxErrorRate) fired.push({ trigger: 'errorRate', observed: rate, limit: triggers.maxErrorRate });
+  if (triggers.maxErrorRate !== undefined && rate > triggers.maxErrorRate) {
+    fired.push({ trigger: 'errorRate', metric: 'errorRate', observed: rate, limit: triggers.maxErrorRate });
+  }
   if (triggers.maxP99Ms !== undefined && metrics.p99Ms !== null && metrics.p99Ms > triggers.maxP99Ms) {
-    fired.push({ trigger: 'p99Latency', observed: metrics.p99Ms, limit: triggers.maxP99Ms });
+    fired.push({ trigger: 'p99Latency', metric: 'p99Ms', observed: metrics.p99Ms, limit: triggers.maxP99Ms });
+  }
+  for (const t of triggers.custom ?? []) {
+    // A metric the target did not report is no evidence either way: absent is not a breach.
+    const observed = metrics.custom?.[t.metric];
+    if (observed !== undefined && Number.isFinite(observed) && observed > t.max) fired.push({ trigger: 'custom', metric: t.metric, observed, limit: t.max });
   }
   return fired;
 }
