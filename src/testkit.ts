@@ -109,7 +109,8 @@ export const TINY_PROJECT: Readonly<Record<string, FileSpec>> & { 'cairn.yaml': 
   'package.json': '{ "name": "tiny", "version": "1.0.0", "private": true }\n',
   'package-lock.json':
     '{ "name": "tiny", "version": "1.0.0", "lockfileVersion": 3, "requires": true, "packages": { "": { "name": "tiny", "version": "1.0.0" } } }\n',
-  'cairn.yaml': 'name: tiny\nbuild:\n  run: node build.mjs\n  output: out\ndeploy:\n  target: local\n  start: node out/server.mjs\n  health: /healthz\n',
+  'cairn.yaml':
+    'name: tiny\nbuild:\n  run: node build.mjs\n  output: out\ndeploy:\n  target: local\n  start: node out/server.mjs\n  health: /healthz\n  strategy: { steps: [{ weight: 100, pauseSeconds: 0 }] }\n',
   'build.mjs':
     "import { mkdirSync, copyFileSync, writeFileSync, chmodSync } from 'node:fs';\n" +
     "mkdirSync('out/bin', { recursive: true });\n" +

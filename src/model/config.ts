@@ -159,6 +159,12 @@ export function projectConfigFromJSON(raw: unknown): ProjectConfig {
   return f.finish(config, 'CONFIG_INVALID', 'cairn.yaml');
 }
 
+/** Reads a stored deploy configuration back (the JSON form of {@link DeployConfig}), checking it as `cairn.yaml`'s deploy block is checked. */
+export function deployConfigFromJSON(raw: unknown): DeployConfig {
+  const f = new Fields();
+  return f.finish(deployConfig(f, raw), 'CONFIG_INVALID', 'the stored deploy configuration');
+}
+
 const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_.]{0,63}$/;
 
 function deployConfig(f: Fields, raw: unknown): DeployConfig | undefined {

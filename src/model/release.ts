@@ -1,4 +1,6 @@
+import { NAME_PATTERN } from './config.js';
 import type { Digest } from './digest.js';
+import { Fields } from './fields.js';
 
 /**
  * The release bundle: what should run in an environment. Immutable, stored as a blob of its
@@ -43,4 +45,37 @@ export interface Deployment {
   readonly handle: string | null;
   readonly startedAt: string;
   readonly status: 'running' | 'stopped' | 'failed';
+}
+
+const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Reads a stored release bundle back (the blob's JSON), checking every field, so a replayed
+ * release is exactly what was gated; a malformed bundle throws RELEASE_INVALID naming the field.
+ */
+export function releaseFromJSON(raw: unknown): Release {
+  const f = new Fields();
+  const r = f.object(raw, '', ['environment', 'service', 'artifactDigest', 'configDigest', 'decisionId', 'provenanceDigest', 'vsaDigest', 'rollbackUnsafe']);
+  if (!r) return f.finish<Release>(undefined, 'RELEASE_INVALID', 'the release bundle');
+  const digest = (key: string) => f.string(r[key], key, { pattern: DIGEST_PATTERN }) as Digest | undefined;
+  const environment = f.string(r.environment, 'environment', { pattern: NAME_PATTERN });
+  const service = f.string(r.service, 'service', { pattern: NAME_PATTERN });
+  const artifactDigest = digest('artifactDigest');
+  const configDigest = digest('configDigest');
+  const decisionId = f.string(r.decisionId, 'decisionId', { maxLength: 128 });
+  const provenanceDigest = digest('provenanceDigest');
+  const vsaDigest = digest('vsaDigest');
+  const rollbackUnsafe = f.boolean(r.rollbackUnsafe, 'rollbackUnsafe');
+  const release =
+    environment !== undefined &&
+    service !== undefined &&
+    artifactDigest &&
+    configDigest &&
+    decisionId !== undefined &&
+    provenanceDigest &&
+    vsaDigest &&
+    rollbackUnsafe !== undefined
+      ? { environment, service, artifactDigest, configDigest, decisionId, provenanceDigest, vsaDigest, rollbackUnsafe }
+      : undefined;
+  return f.finish(release, 'RELEASE_INVALID', 'the release bundle');
 }

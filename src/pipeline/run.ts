@@ -8,7 +8,6 @@ import { type AttestationVerification, verifyWithPolicy } from '../attest/verify
 import { runBuild } from '../build/run.js';
 import { sha256Digest } from '../crypto/digest.js';
 import { canonicalDigest, canonicalize } from '../crypto/jcs.js';
-import { LocalTarget } from '../deploy/local.js';
 import type { Actor } from '../model/audit.js';
 import type { ProjectConfig } from '../model/config.js';
 import type { Digest } from '../model/digest.js';
@@ -44,6 +43,10 @@ export interface RunOptions {
   readonly onEvent?: (event: PipelineEvent) => void;
   /** Keep the temporary snapshot and build folders (for debugging). */
   readonly keepScratch?: boolean;
+  /** Called while a rollout runs, with the environment's endpoint (the demo drives loopback traffic there so the canary can be measured). */
+  readonly duringRollout?: (endpoint: string) => { stop(): Promise<unknown> };
+  /** Deploy even though an environment is pinned against this artifact after a rollback. */
+  readonly overridePin?: boolean;
   /** An OSV advisory database (folder or zip); without one the vulnerability scan does not run and the default policy denies. */
   readonly osv?: string;
 }
@@ -57,6 +60,8 @@ function newRunId(now: Date): string {
     .replace(/[-:.TZ]/g, '')
     .slice(0, 14)}_${randomBytes(4).toString('hex')}`;
 }
+
+const isDigestLike = (value: string): value is Digest => /^sha256:[0-9a-f]{64}$/.test(value);
 
 function jsonBytes(value: unknown): Buffer {
   return Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
@@ -263,6 +268,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       };
     });
 
+    let stepGateInput: GateInput | undefined;
     const decisions = await stage('gate', async () => {
       const registry = new FilePolicyRegistry(options.state.dir);
       const bundle = await gateBundle(registry, [(await stateKey(options.state.dir, 'policy')).publicKey]);
@@ -275,6 +281,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
         scanned,
         now: clock(),
       });
+      stepGateInput = input;
       const list: GateDecision[] = [];
       const denials: string[] = [];
       for (const environment of config.deploy.environments) {
@@ -302,45 +309,85 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     });
 
     const deployed = await stage('deploy', async () => {
-      const target = new LocalTarget({ root: options.state.runtimeDir, clock });
-      const artifact = await blobs.get(subject);
-      const results: { environment: string; deployment: Deployment }[] = [];
+      const { deliverRelease } = await import('./deliver.js');
+      const registry = new FilePolicyRegistry(options.state.dir);
+      const policyKeys = [(await stateKey(options.state.dir, 'policy')).publicKey];
+      const configBytes = Buffer.from(canonicalize(config.deploy));
+      const configDigest = await blobs.put(configBytes);
+      const results: { environment: string; deployment: Deployment; endpoint: string; outcome: string }[] = [];
+      const notes: string[] = [];
+      let worst: StageOutcome = 'ok';
       for (const decision of decisions) {
         const environment = decision.environment;
         const release: Release = {
           environment,
           service: config.name,
           artifactDigest: subject,
-          configDigest: canonicalDigest(config.deploy),
+          configDigest,
           decisionId: decision.id,
           provenanceDigest,
           vsaDigest: rebuilt.digest,
           rollbackUnsafe: config.deploy.rollbackUnsafe,
         };
         const releaseDigest = await blobs.put(Buffer.from(`${canonicalize(release)}\n`));
-        const current = await store.getDesired(environment);
-        await store.setDesired(environment, release, releaseDigest, current?.revision ?? 0, clock().toISOString());
         await store.putEvidence({ digest: releaseDigest, kind: 'release', subject, mediaType: 'application/json', runId, createdAt: clock().toISOString() });
-        const previous = await store.getDeployment(environment);
-        const deployment = await target.apply({ release, releaseDigest, artifact, config: config.deploy, previous });
-        await store.putDeployment(deployment);
-        await audit('deploy.apply', [subject, releaseDigest], canonicalDigest(deployment));
-        summary.deployments.push({ environment, endpoint: deployment.endpoint, releaseDigest });
-        results.push({ environment, deployment });
+        await audit('deploy.release', [subject, releaseDigest], releaseDigest);
+        // The gate is asked again before every step, on the policy in force then: a policy rolled back mid-rollout stops it.
+        const input = stepGateInput;
+        const gate = async (step: number, weight: number) => {
+          if (!input) return { allow: false, decisionId: 'no gate input' };
+          const bundle = await gateBundle(registry, policyKeys);
+          const again = evaluateGate(input, bundle, { point: 'deploy', environment, now: clock() });
+          const stepDecision = gateDecisionOf(again);
+          await registry.putDecision(again, input);
+          await store.putDecision(stepDecision);
+          await audit('gate.step', [subject, releaseDigest], canonicalDigest({ step, weight, decision: stepDecision.id, allow: stepDecision.allow }));
+          return { allow: stepDecision.allow, decisionId: stepDecision.id };
+        };
+        const outcome = await deliverRelease({
+          state: options.state,
+          release,
+          releaseDigest,
+          config: config.deploy,
+          attempt: runId,
+          gate,
+          audit: async (action, subjects, payloadDigest, payload) => {
+            const digest = await blobs.put(Buffer.from(payload));
+            await audit(action, [...new Set([subject, releaseDigest, ...subjects.filter(isDigestLike)])], digest === payloadDigest ? digest : payloadDigest);
+          },
+          onProgress: (message) => emit({ type: 'progress', stage: 'deploy', message }),
+          ...(options.duringRollout ? { duringRollout: options.duringRollout } : {}),
+          ...(options.overridePin ? { override: true } : {}),
+        });
+        if (outcome.deployment) {
+          results.push({ environment, deployment: outcome.deployment, endpoint: outcome.endpoint ?? outcome.deployment.endpoint, outcome: outcome.outcome });
+          if (outcome.outcome === 'promoted' || outcome.outcome === 'unchanged')
+            summary.deployments.push({ environment, endpoint: outcome.endpoint ?? outcome.deployment.endpoint, releaseDigest });
+        }
+        const steps = outcome.plan ? outcome.plan.steps.map((s) => `${s.weight}%`).join('→') : '';
+        const r = outcome.rollout;
+        notes.push(
+          outcome.outcome === 'unchanged'
+            ? `${environment}: already running this release`
+            : `${environment} ${outcome.plan?.kind} ${steps}: ${outcome.outcome}${r?.reason ? ` (${r.reason})` : ''}, plan ${outcome.planDigest?.slice(0, 19)}…`,
+        );
+        if (outcome.outcome === 'rolledBack' || outcome.outcome === 'held' || outcome.outcome === 'frozen') worst = 'failed';
       }
       return {
-        value: results,
-        summary: results.map((r) => `${r.environment} → ${r.deployment.endpoint} (pid ${r.deployment.pid ?? '?'})`).join(', '),
-        data: { deployments: results.map((r) => r.deployment) },
+        value: results.filter((r) => r.outcome === 'promoted' || r.outcome === 'unchanged'),
+        outcome: worst,
+        summary: notes.join('; '),
+        data: { deployments: results.map((r) => ({ ...r.deployment, environmentEndpoint: r.endpoint, outcome: r.outcome })) },
       };
     });
 
     await stage('runtime', async () => {
       const reports = [];
-      for (const { environment, deployment } of deployed) {
+      // Observed where users reach the environment: through the router, not the process.
+      for (const { environment, deployment, endpoint } of deployed) {
         const desired = await store.getDesired(environment);
         if (!desired) throw new CairnError('RUNTIME_NO_DESIRED_STATE', 'internal', `no desired state for ${environment}`);
-        reports.push(compareEnvironment(desired, deployment, await observeService(deployment.endpoint)));
+        reports.push(compareEnvironment(desired, deployment, await observeService(endpoint)));
       }
       const drift = reports.filter((r) => r.status !== 'in-sync');
       await audit('runtime.check', [subject], canonicalDigest(reports));

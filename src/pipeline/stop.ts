@@ -9,7 +9,12 @@ export async function stopEnvironments(state: State, environments: readonly stri
   const stopped: string[] = [];
   for (const environment of environments) {
     const deployment = await state.store.getDeployment(environment);
-    if (deployment?.status !== 'running') continue;
+    // The environment's router goes too, whatever ran behind it.
+    const routerStopped = await target.stopRouter(environment).catch(() => false);
+    if (deployment?.status !== 'running') {
+      if (routerStopped) stopped.push(environment);
+      continue;
+    }
     const wasRunning = await target.stop(deployment);
     const next = { ...deployment, status: 'stopped' as const };
     await state.store.putDeployment(next);

@@ -4,13 +4,21 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deployRelease, type RunningVersion } from '../../deploy/controller.js';
+import { canonicalDigest } from '../../crypto/jcs.js';
+import { deployRelease, ProxyRolloutTarget } from '../../deploy/controller.js';
 import { DeployError } from '../../deploy/errors.js';
 import { freePort } from '../../deploy/local.js';
+import { planRollout, type ReleaseRef } from '../../deploy/plan.js';
 import { WeightedProxy } from '../../deploy/proxy.js';
+import type { DeployStrategy } from '../../model/config.js';
 import type { Digest } from '../../model/digest.js';
-import { openSqliteStore } from '../../store/sqlite.js';
+import type { Release } from '../../model/release.js';
+import { verifyReceipt } from '../../audit/receipt.js';
+import { openState } from '../../pipeline/state.js';
 import type { Command, CommandContext } from '../command.js';
+import { actorFrom } from './shared.js';
+
+const isDigestText = (value: string): value is `sha256:${string}` => /^sha256:[0-9a-f]{64}$/.test(value);
 
 /** A tiny service: answers `/healthz`, `/version` (the sha256 of its own file) and, every `failEvery`th other request, a 500. */
 function serviceSource(failEvery: number): string {
@@ -34,9 +42,41 @@ function serviceSource(failEvery: number): string {
   ].join('\n');
 }
 
-interface Started extends RunningVersion {
+interface Started {
+  /** The sha256 of the service's file: what its `/version` answers. */
+  readonly digest: Digest;
+  readonly url: string;
   readonly child: ChildProcess;
 }
+
+/** The drill builds nothing: its releases name placeholder config, provenance and VSA digests. */
+function drillRelease(artifactDigest: Digest): { release: Release; ref: ReleaseRef } {
+  const placeholder = (what: string): Digest => canonicalDigest({ drill: what });
+  const release: Release = {
+    environment: 'drill',
+    service: 'drill',
+    artifactDigest,
+    configDigest: placeholder('config'),
+    decisionId: 'drill',
+    provenanceDigest: placeholder('provenance'),
+    vsaDigest: placeholder('vsa'),
+    rollbackUnsafe: false,
+  };
+  return { release, ref: { releaseDigest: canonicalDigest(release), artifactDigest } };
+}
+
+const DRILL_STRATEGY: DeployStrategy = {
+  kind: 'canary',
+  steps: [
+    { weight: 20, pauseSeconds: 2 },
+    { weight: 50, pauseSeconds: 2 },
+    { weight: 100, pauseSeconds: 2 },
+  ],
+  analysis: { baselineErrorRate: 0.01, effect: 5, alpha: 0.05, beta: 0.1 },
+  triggers: { maxErrorRate: 0.5, minRequests: 20, custom: [] },
+  onCannotMeasure: 'hold',
+  requestsPerMinute: 600,
+};
 
 async function startService(dir: string, name: string, failEvery: number): Promise<Started> {
   const file = path.join(dir, `${name}.mjs`);
@@ -100,17 +140,34 @@ async function run(context: CommandContext): Promise<number> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-drill-'));
   const started: Started[] = [];
   let proxy: WeightedProxy | null = null;
-  const store = await openSqliteStore(path.join(dir, 'drill.db'));
+  // A state of its own (store, blobs, keys and audit log), so the rollback is audited as in production and checked at the end.
+  const state = await openState(path.join(dir, 'state'));
+  const store = state.store;
   try {
-    await store.migrate();
+    const log = await state.audit();
+    const actor = actorFrom(context.io, 'rollback drill');
     context.out.progress('starting v1 (good) and v2 (every 5th request answers 500)');
     const v1 = await startService(dir, 'v1', 0);
     started.push(v1);
-    proxy = await WeightedProxy.start({ upstreams: [{ version: v1.digest, url: v1.url }], weights: { [v1.digest]: 100 }, requestTimeoutMs: 5000 });
+    const previous = drillRelease(v1.digest);
+    const proxy0 = await WeightedProxy.start({
+      upstreams: [{ version: previous.ref.releaseDigest, url: v1.url }],
+      weights: { [previous.ref.releaseDigest]: 100 },
+      requestTimeoutMs: 5000,
+    });
+    proxy = proxy0;
     const v2 = await startService(dir, 'v2', 5);
     started.push(v2);
+    const next = drillRelease(v2.digest);
+    const plan = planRollout({
+      release: next.release,
+      releaseDigest: next.ref.releaseDigest,
+      previous: previous.ref,
+      capabilities: { trafficSplit: true, reportsVersion: true, reportsMetrics: true },
+      strategy: DRILL_STRATEGY,
+    });
     const load = drive(proxy.url, 4);
-    const audits: string[] = [];
+    const audits: { action: string; index: number }[] = [];
     const began = Date.now();
     let outcome: Awaited<ReturnType<typeof deployRelease>>;
     try {
@@ -118,24 +175,36 @@ async function run(context: CommandContext): Promise<number> {
         store,
         environment: 'drill',
         holder: `drill/${process.pid}`,
-        proxy,
-        previous: { digest: v1.digest, url: v1.url },
-        next: { digest: v2.digest, url: v2.url },
-        weights: [20, 50, 100],
-        pauseMs: 2000,
+        target: new ProxyRolloutTarget(
+          proxy0,
+          { releaseDigest: previous.ref.releaseDigest, url: v1.url },
+          { releaseDigest: next.ref.releaseDigest, url: v2.url },
+        ),
+        plan,
         pollMs: 10,
-        sprt: { baselineErrorRate: 0.01, effect: 5, alpha: 0.05, beta: 0.1 },
-        triggers: { maxErrorRate: 0.5, minRequests: 20 },
-        gate: async () => ({ allow: true, reason: 'drill' }),
-        audit: async (action) => {
-          audits.push(action);
-          context.out.progress(`audit ${action}`);
+        gate: async () => ({ allow: true, decisionId: 'drill' }),
+        audit: async (action, subjects, payloadDigest, payload) => {
+          const stored = await state.blobs.put(Buffer.from(payload));
+          const entry = await log.append({
+            actor,
+            action,
+            subjects: subjects.filter(isDigestText),
+            payloadDigest: stored === payloadDigest ? stored : payloadDigest,
+          });
+          audits.push({ action, index: entry.index });
+          context.out.progress(`audit #${entry.index} ${action}`);
         },
       });
     } finally {
       await load.stop();
     }
     const seen = await runningDigests(proxy.url, 20);
+    // The rollback must be in the log: checkpoint, recompute the whole log, and check the rollback entry's receipt offline.
+    await log.checkpoint();
+    const verification = await log.verify();
+    const done = audits.find((a) => a.action === 'deploy.rollback.done');
+    const receipt = done ? verifyReceipt((await log.receipt(done.index)).text, { logKey: log.verifierKey }) : null;
+    const auditedRollback = verification.ok && receipt !== null && receipt.event.action === 'deploy.rollback.done';
     const runningDigest = seen.size === 1 ? ([...seen][0] ?? null) : null;
     const report = {
       rolledBack: outcome.rolledBack,
@@ -149,20 +218,27 @@ async function run(context: CommandContext): Promise<number> {
       faultyDigest: v2.digest,
       evidence: outcome.evidence,
       audit: audits,
+      auditVerified: verification.ok,
+      auditedRollback,
     };
-    const ok = report.rolledBack && runningDigest === v1.digest;
+    const ok = report.rolledBack && runningDigest === v1.digest && auditedRollback;
     context.out.line(
       ok
         ? `rolled back after ${report.requestsToDetect} canary requests; all traffic on v1 ${report.secondsToRollback}s after the decision`
         : `drill FAILED: phase ${report.phase}, running ${runningDigest ?? [...seen].join(', ')}`,
     );
     context.out.line(`running ${runningDigest ?? 'mixed'} (expected ${v1.digest})`);
+    context.out.line(
+      auditedRollback
+        ? `audited: deploy.rollback.done is entry #${done?.index}, its receipt verified offline; the log (${verification.size} entries) recomputed`
+        : 'the rollback is NOT in a verified audit log',
+    );
     context.out.event('drill', report);
     return ok ? 0 : 1;
   } finally {
     await proxy?.close();
     for (const s of started) s.child.kill('SIGTERM');
-    await store.close();
+    await state.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -172,7 +248,7 @@ export const drillRollbackCommand: Command = {
   summary: 'rehearse an automatic rollback: deploy a faulty release behind the proxy and watch it come back',
   usage: 'cairn drill rollback [--json]',
   description:
-    'Writes two tiny services (v1 good, v2 answering 500 to every 5th request) into a temporary folder, runs v1 behind the built-in weighted proxy, rolls v2 out through the controller with a short canary under real loopback traffic, and reports how many canary requests it took to detect the fault and how long until all traffic was back on v1. Builds nothing and touches no state.',
+    'Writes two tiny services (v1 good, v2 answering 500 to every 5th request) into a temporary folder, runs v1 behind the built-in weighted proxy, rolls v2 out through the controller with a short canary under real loopback traffic, and reports how many canary requests it took to detect the fault and how long until all traffic was back on v1. The rollback is recorded in an audit log of the temporary state the drill makes for itself; at the end the log is recomputed and the receipt of the rollback entry is verified offline. Builds nothing and touches no other state.',
   options: {},
   positionals: { min: 0, max: 0 },
   run,

@@ -23,6 +23,7 @@ import { sbomCommand } from './sbom.js';
 import { scanCommand } from './scan.js';
 import { secretsBaselineCommand, secretsScanCommand } from './secrets.js';
 import { statusCommand } from './status.js';
+import { rollbackCommand } from './rollback.js';
 import { stopCommand } from './stop.js';
 import { verifyCommand } from './verify.js';
 import { witnessCosignCommand, witnessInitCommand } from './witness.js';
@@ -49,6 +50,7 @@ export const COMMANDS: readonly Command[] = [
   witnessInitCommand,
   witnessCosignCommand,
   stopCommand,
+  rollbackCommand,
   scanCommand,
   sbomCommand,
   ciAuditCommand,

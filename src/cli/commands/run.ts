@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { verifyReceipt } from '../../audit/receipt.js';
 import { CairnError } from '../../model/errors.js';
 import type { PipelineEvent, RunSummary } from '../../pipeline/events.js';
+import type { RunOptions } from '../../pipeline/run.js';
 import { openState, type State } from '../../pipeline/state.js';
 import { flag, stringOption, type Command, type CommandContext } from '../command.js';
 import type { Output } from '../io.js';
@@ -157,18 +158,43 @@ async function run(context: CommandContext): Promise<number> {
     const osv = osvOption ? path.resolve(context.io.cwd, osvOption) : undefined;
     // Loaded on use: the pipeline pulls in every stage, which no other command needs.
     const { runPipeline } = await import('../../pipeline/run.js');
-    const summary = await runPipeline({
-      projectDir: project,
-      state,
-      actor,
-      ...(rev ? { rev } : {}),
-      ...(osv ? { osv } : {}),
-      keepScratch: flag(context, 'keep-scratch'),
-      onEvent: (event) => {
-        out.event(event.type, event as unknown as Record<string, unknown>);
-        printEvent(out, event, verbose);
-      },
-    });
+    const pipeline = (projectDir: string, revision: string | undefined, extra: Partial<RunOptions> = {}) =>
+      runPipeline({
+        projectDir,
+        state,
+        actor,
+        ...(revision ? { rev: revision } : {}),
+        ...(osv ? { osv } : {}),
+        keepScratch: flag(context, 'keep-scratch'),
+        ...(flag(context, 'allow-pinned') ? { overridePin: true } : {}),
+        onEvent: (event) => {
+          out.event(event.type, event as unknown as Record<string, unknown>);
+          printEvent(out, event, verbose);
+        },
+        ...extra,
+      });
+    let summary: RunSummary;
+    let scratchRepo: string | null = null;
+    if (demo) {
+      // Two releases, so the second is rolled out by canary beside the first under loopback traffic.
+      const { demoRepository, driveTraffic } = await import('./demo.js');
+      const repo = await demoRepository(project, rev ?? 'HEAD');
+      scratchRepo = repo.dir;
+      out.line(
+        `demo: release 1 is ${path.relative(process.cwd(), project) || '.'} at ${rev ?? 'HEAD'}; ${repo.commits[1] ? 'release 2 changes its greeting' : 'no greeting.yaml, so no second release'}`,
+      );
+      out.line(`      both are committed in ${repo.dir}; a loopback client sends requests during each rollout`);
+      out.line();
+      const duringRollout = (url: string) => driveTraffic(url, 2);
+      summary = await pipeline(repo.dir, repo.commits[0], { duringRollout });
+      const second = repo.commits[1];
+      if (summary.outcome === 'ok' && second !== undefined) {
+        out.line();
+        summary = await pipeline(repo.dir, second, { duringRollout });
+      }
+    } else {
+      summary = await pipeline(project, rev);
+    }
     let stopped: string[] = [];
     if (demo && !flag(context, 'keep') && summary.deployments.length > 0) {
       const { stopEnvironments } = await import('../../pipeline/stop.js');
@@ -184,6 +210,7 @@ async function run(context: CommandContext): Promise<number> {
     out.event('run-end', { summary });
     printSummary(out, summary, stopped);
     printAuditCheck(out, auditCheck);
+    if (scratchRepo) await rm(scratchRepo, { recursive: true, force: true });
     if (summary.error) {
       if (!out.json) context.io.stderr.write(`${forTerminal(`error ${summary.error.code}: ${summary.error.message}`)}\n`);
       return EXIT_CODES[summary.error.category];
@@ -198,9 +225,9 @@ async function run(context: CommandContext): Promise<number> {
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the whole pipeline for a project: source, build, attest, rebuild, scan, gate, deploy, runtime',
-  usage: 'cairn run [DIR] [--rev REV] [--demo [--keep]] [--purpose TEXT] [--verbose] [--json] [--state DIR]',
+  usage: 'cairn run [DIR] [--rev REV] [--demo [--keep]] [--allow-pinned] [--purpose TEXT] [--verbose] [--json] [--state DIR]',
   description:
-    'Snapshots the committed tree of DIR (default .) at REV (default HEAD), builds it with the recipe in its cairn.yaml, signs SLSA provenance, writes a CycloneDX SBOM, gates, deploys to the local target and checks what runs. With --demo the services are stopped at the end unless --keep.',
+    'Snapshots the committed tree of DIR (default .) at REV (default HEAD), builds it with the recipe in its cairn.yaml, signs SLSA provenance, writes a CycloneDX SBOM, gates, rolls the release out by the strategy in cairn.yaml (canary steps, the gate asked again at each, SPRT analysis, automatic rollback) and checks what runs. With --demo it rolls out two releases of the project (the second with a changed greeting, by canary beside the first, under loopback traffic) and stops the services at the end unless --keep.',
   options: {
     rev: { type: 'string', value: 'REV', description: 'git revision to build (default HEAD)' },
     osv: { type: 'string', value: 'PATH', description: 'OSV advisory database: a folder or zip (default $CAIRN_OSV); without one the gate denies' },
@@ -209,6 +236,10 @@ export const runCommand: Command = {
     purpose: PURPOSE_OPTION,
     verbose: { type: 'boolean', short: 'v', description: "show the recipe's output as it runs (stderr)" },
     'keep-scratch': { type: 'boolean', description: 'keep the temporary snapshot and build folders' },
+    'allow-pinned': {
+      type: 'boolean',
+      description: 'deploy even where an environment is pinned against this artifact after a rollback (the explicit override)',
+    },
   },
   positionals: { min: 0, max: 1 },
   run,
