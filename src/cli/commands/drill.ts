@@ -16,6 +16,7 @@ import type { Release } from '../../model/release.js';
 import { verifyReceipt } from '../../audit/receipt.js';
 import { openState } from '../../pipeline/state.js';
 import type { Command, CommandContext } from '../command.js';
+import { driveTraffic } from './demo.js';
 import { actorFrom } from './shared.js';
 
 const isDigestText = (value: string): value is `sha256:${string}` => /^sha256:[0-9a-f]{64}$/.test(value);
@@ -104,26 +105,6 @@ async function startService(dir: string, name: string, failEvery: number): Promi
   throw new DeployError('DEPLOY_HEALTH_TIMEOUT', `the drill's ${name} service did not become healthy`);
 }
 
-/** Sends requests through the proxy from `concurrency` loops until stopped. */
-function drive(url: string, concurrency: number): { stop(): Promise<number> } {
-  let running = true;
-  let sent = 0;
-  const loops = Array.from({ length: concurrency }, async () => {
-    while (running) {
-      const r = await fetch(url, { signal: AbortSignal.timeout(5000) }).catch(() => null);
-      await r?.arrayBuffer().catch(() => null);
-      sent += 1;
-    }
-  });
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return sent;
-    },
-  };
-}
-
 /** The digests `/version` reports through the proxy over `n` requests. */
 async function runningDigests(url: string, n: number): Promise<Set<string>> {
   const seen = new Set<string>();
@@ -166,7 +147,7 @@ async function run(context: CommandContext): Promise<number> {
       capabilities: { trafficSplit: true, reportsVersion: true, reportsMetrics: true },
       strategy: DRILL_STRATEGY,
     });
-    const load = drive(proxy.url, 4);
+    const load = driveTraffic(proxy.url, 4);
     const audits: { action: string; index: number }[] = [];
     const began = Date.now();
     let outcome: Awaited<ReturnType<typeof deployRelease>>;
