@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sha256Digest } from '../crypto/digest.js';
 import { canonicalize } from '../crypto/jcs.js';
 import type { Digest } from '../model/digest.js';
 import type { Lease, Store } from '../store/port.js';
@@ -79,6 +79,17 @@ export class ProxyRolloutTarget implements TrafficTarget {
       if (digest !== undefined && s) out[digest] = { requests: s.requests, errors: s.errors, p99Ms: s.p99Ms };
     }
     return out;
+  }
+}
+
+/** Throws DEPLOY_PINNED when the environment was pinned after rolling back this release's artifact (or this very release). */
+export async function refusePinned(store: Store, environment: string, next: ReleaseRef): Promise<void> {
+  const pin = await store.getPin(environment);
+  if (pin && (pin.blockedDigest === next.artifactDigest || pin.blockedDigest === next.releaseDigest)) {
+    throw new DeployError(
+      'DEPLOY_PINNED',
+      `${environment} is pinned to ${pin.releaseDigest} after rolling back ${pin.blockedDigest} (${pin.reason}); deploying it again needs an explicit override`,
+    );
   }
 }
 
@@ -170,10 +181,6 @@ interface Report {
 const ROLLOUT_FORMAT = 'cairn.rollout/v1';
 const DEFAULT_LEASE_MS = 60_000;
 
-function payloadDigest(payload: string): Digest {
-  return `sha256:${createHash('sha256').update(payload).digest('hex')}`;
-}
-
 const iso = (ms: number): string => new Date(ms).toISOString();
 const leaseName = (environment: string): string => `deploy/${environment}`;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -232,13 +239,7 @@ export async function deployRelease(options: DeployReleaseOptions): Promise<Depl
     throw new DeployError('DEPLOY_PLAN_MISMATCH', `the plan is for ${plan.environment}, not ${environment}`);
   }
   const digest = planDigest(plan);
-  const pin = await store.getPin(environment);
-  if (pin && (pin.blockedDigest === next.artifactDigest || pin.blockedDigest === next.releaseDigest) && !options.override) {
-    throw new DeployError(
-      'DEPLOY_PINNED',
-      `${environment} is pinned to ${pin.releaseDigest} after rolling back ${pin.blockedDigest} (${pin.reason}); deploying it again needs an explicit override`,
-    );
-  }
+  if (!options.override) await refusePinned(store, environment, next);
   const held = await store.acquireLease(leaseName(environment), options.holder, iso(clock()), iso(clock() + leaseMs));
   if (!held) throw new DeployError('DEPLOY_LEASE_HELD', `another controller holds the lease on ${environment}`);
   let existing: Awaited<ReturnType<Store['getRollout']>>;
@@ -307,7 +308,7 @@ export async function resumeRollout(options: ResumeRolloutOptions): Promise<Depl
   const run: Run = { effects: options, rollout, lease: held, revision: record.revision, report: { ...report, alerts: [...report.alerts] } };
   return drive(run, async () => {
     const payload = JSON.stringify({ environment, rolloutId: rollout.rolloutId, planDigest: rollout.planDigest, phase: state.phase, epoch: held.epoch });
-    await options.audit('deploy.resume', subjectsOf(rollout), payloadDigest(payload), payload);
+    await options.audit('deploy.resume', subjectsOf(rollout), sha256Digest(payload), payload);
     return transition(rollout.config, state, { type: 'resumed', epoch: held.epoch }, clock());
   });
 }
@@ -515,7 +516,7 @@ async function drive(run: Run, start: () => Promise<Transition>): Promise<Deploy
           ...command.detail,
           ...(command.action.startsWith('deploy.rollback') ? { evidence: report.evidence } : {}),
         });
-        await effects.audit(command.action, subjects, payloadDigest(payload), payload);
+        await effects.audit(command.action, subjects, sha256Digest(payload), payload);
         return null;
       }
     }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../crypto/digest.js';
 import type { Digest } from '../model/digest.js';
 import { type DeployConfig, deployConfigFromJSON } from '../model/config.js';
 import { type Release, releaseFromJSON } from '../model/release.js';
@@ -42,7 +42,6 @@ export interface RollbackOutcome {
   readonly reason: string;
 }
 
-const sha256 = (text: string): Digest => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Reads a stored release bundle; the blob store checks the bytes still hash to the digest. */
@@ -89,7 +88,7 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
   const from = { releaseDigest: current.releaseDigest, artifactDigest: currentRelease.artifactDigest };
   const audit = async (action: string, subjects: readonly Digest[], body: Record<string, unknown>) => {
     const payload = JSON.stringify({ environment, action, ...body });
-    await options.audit(action, subjects, sha256(payload), payload);
+    await options.audit(action, subjects, sha256Digest(payload), payload);
   };
 
   if (currentRelease.rollbackUnsafe) {

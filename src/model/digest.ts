@@ -1,7 +1,8 @@
 /** A sha256 digest written as `sha256:<64 lowercase hex>`. */
 export type Digest = `sha256:${string}`;
 
-const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+/** The shape of a {@link Digest}, for field checks. */
+export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const HEX_RE = /^[0-9a-f]{64}$/;
 
 export function isDigest(value: unknown): value is Digest {

@@ -1,5 +1,5 @@
 import { NAME_PATTERN } from './config.js';
-import type { Digest } from './digest.js';
+import { DIGEST_RE, type Digest } from './digest.js';
 import { Fields } from './fields.js';
 
 /**
@@ -47,8 +47,6 @@ export interface Deployment {
   readonly status: 'running' | 'stopped' | 'failed';
 }
 
-const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
-
 /**
  * Reads a stored release bundle back (the blob's JSON), checking every field, so a replayed
  * release is exactly what was gated; a malformed bundle throws RELEASE_INVALID naming the field.
@@ -57,7 +55,7 @@ export function releaseFromJSON(raw: unknown): Release {
   const f = new Fields();
   const r = f.object(raw, '', ['environment', 'service', 'artifactDigest', 'configDigest', 'decisionId', 'provenanceDigest', 'vsaDigest', 'rollbackUnsafe']);
   if (!r) return f.finish<Release>(undefined, 'RELEASE_INVALID', 'the release bundle');
-  const digest = (key: string) => f.string(r[key], key, { pattern: DIGEST_PATTERN }) as Digest | undefined;
+  const digest = (key: string) => f.string(r[key], key, { pattern: DIGEST_RE }) as Digest | undefined;
   const environment = f.string(r.environment, 'environment', { pattern: NAME_PATTERN });
   const service = f.string(r.service, 'service', { pattern: NAME_PATTERN });
   const artifactDigest = digest('artifactDigest');

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { CommandTarget } from '../deploy/command.js';
-import { deployRelease, type DeployOutcome, type GateAnswer } from '../deploy/controller.js';
+import { deployRelease, type DeployOutcome, type GateAnswer, refusePinned } from '../deploy/controller.js';
 import { DeployError } from '../deploy/errors.js';
 import { LocalTarget } from '../deploy/local.js';
 import { planDigest, planRollout, type ReleaseRef, type RolloutPlan } from '../deploy/plan.js';
@@ -80,13 +80,8 @@ export async function deliverRelease(options: DeliverOptions): Promise<DeliverOu
   const progress = options.onProgress ?? (() => {});
   const target = targetFor(state, config);
 
-  const pin = await store.getPin(environment);
-  if (pin && (pin.blockedDigest === release.artifactDigest || pin.blockedDigest === releaseDigest) && !options.override) {
-    throw new DeployError(
-      'DEPLOY_PINNED',
-      `${environment} is pinned to ${pin.releaseDigest} after rolling back ${pin.blockedDigest} (${pin.reason}); deploying it again needs an explicit override`,
-    );
-  }
+  // Checked before anything starts, so a refused release leaves no process behind.
+  if (!options.override) await refusePinned(store, environment, { releaseDigest, artifactDigest: release.artifactDigest });
   const previous = await runningPrevious(state, environment);
   if (previous && previous.deployment.releaseDigest === releaseDigest) {
     return {

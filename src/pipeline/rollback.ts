@@ -25,8 +25,9 @@ export async function rollbackInState(
     reason,
     targetFor: (config) => targetFor(state, config),
     audit: async (action, subjects, payloadDigest, payload) => {
-      const stored = await state.blobs.put(Buffer.from(payload));
-      await log.append({ actor, action, subjects, payloadDigest: stored === payloadDigest ? stored : payloadDigest });
+      // The payload is kept as a blob under the digest the entry names.
+      await state.blobs.put(Buffer.from(payload));
+      await log.append({ actor, action, subjects, payloadDigest });
     },
     ...(onProgress ? { onProgress } : {}),
   });

@@ -14,7 +14,7 @@ import type { Digest } from '../model/digest.js';
 import { CairnError } from '../model/errors.js';
 import type { GateDecision } from '../model/gate.js';
 import type { Finding } from '../model/finding.js';
-import { digestFromHex, isSha256Hex } from '../model/digest.js';
+import { digestFromHex, isDigest, isSha256Hex } from '../model/digest.js';
 import type { Deployment, Release } from '../model/release.js';
 import type { RunRecord, StageName, StageOutcome, StageRecord } from '../model/run.js';
 import { type GateInput, GATE_INPUT_SCHEMA, NO_PROVENANCE, NO_REBUILD } from '../policy/evidence.js';
@@ -60,8 +60,6 @@ function newRunId(now: Date): string {
     .replace(/[-:.TZ]/g, '')
     .slice(0, 14)}_${randomBytes(4).toString('hex')}`;
 }
-
-const isDigestLike = (value: string): value is Digest => /^sha256:[0-9a-f]{64}$/.test(value);
 
 function jsonBytes(value: unknown): Buffer {
   return Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
@@ -352,8 +350,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
           attempt: runId,
           gate,
           audit: async (action, subjects, payloadDigest, payload) => {
-            const digest = await blobs.put(Buffer.from(payload));
-            await audit(action, [...new Set([subject, releaseDigest, ...subjects.filter(isDigestLike)])], digest === payloadDigest ? digest : payloadDigest);
+            await blobs.put(Buffer.from(payload));
+            await audit(action, [...new Set([subject, releaseDigest, ...subjects.filter(isDigest)])], payloadDigest);
           },
           onProgress: (message) => emit({ type: 'progress', stage: 'deploy', message }),
           ...(options.duringRollout ? { duringRollout: options.duringRollout } : {}),

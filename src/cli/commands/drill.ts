@@ -11,15 +11,13 @@ import { freePort } from '../../deploy/local.js';
 import { planRollout, type ReleaseRef } from '../../deploy/plan.js';
 import { WeightedProxy } from '../../deploy/proxy.js';
 import type { DeployStrategy } from '../../model/config.js';
-import type { Digest } from '../../model/digest.js';
+import { type Digest, isDigest } from '../../model/digest.js';
 import type { Release } from '../../model/release.js';
 import { verifyReceipt } from '../../audit/receipt.js';
 import { openState } from '../../pipeline/state.js';
 import type { Command, CommandContext } from '../command.js';
 import { driveTraffic } from './demo.js';
 import { actorFrom } from './shared.js';
-
-const isDigestText = (value: string): value is `sha256:${string}` => /^sha256:[0-9a-f]{64}$/.test(value);
 
 /** A tiny service: answers `/healthz`, `/version` (the sha256 of its own file) and, every `failEvery`th other request, a 500. */
 function serviceSource(failEvery: number): string {
@@ -165,13 +163,8 @@ async function run(context: CommandContext): Promise<number> {
         pollMs: 10,
         gate: async () => ({ allow: true, decisionId: 'drill' }),
         audit: async (action, subjects, payloadDigest, payload) => {
-          const stored = await state.blobs.put(Buffer.from(payload));
-          const entry = await log.append({
-            actor,
-            action,
-            subjects: subjects.filter(isDigestText),
-            payloadDigest: stored === payloadDigest ? stored : payloadDigest,
-          });
+          await state.blobs.put(Buffer.from(payload));
+          const entry = await log.append({ actor, action, subjects: subjects.filter(isDigest), payloadDigest });
           audits.push({ action, index: entry.index });
           context.out.progress(`audit #${entry.index} ${action}`);
         },
