@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +14,7 @@ import type { Digest } from '../model/digest.js';
 import type { Deployment, Release } from '../model/release.js';
 import { useScratch } from '../testkit.js';
 import { DeployError } from './errors.js';
-import { LocalTarget } from './local.js';
+import { freePort, groupListensOn, LocalTarget } from './local.js';
 import { connectRouter } from './router.js';
 import type { StartRequest } from './target.js';
 
@@ -124,6 +126,53 @@ describe('LocalTarget', () => {
     const again = await local.start(request('a', 'op-1'));
     assert.notEqual(again.pid, first.pid);
     assert.ok(alive(again.pid));
+  });
+
+  it('does not take a stranger on its port for the service: it tries another port', async (t) => {
+    const stranger = createServer((_req, res) => res.end('{"name":"stranger"}'));
+    await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve));
+    t.after(() => stranger.close());
+    const taken = (stranger.address() as AddressInfo).port;
+    const picks: number[] = [];
+    const root = scratch();
+    const local = new LocalTarget({
+      root,
+      pickPort: async () => {
+        const port = picks.length === 0 ? taken : await freePort();
+        picks.push(port);
+        return port;
+      },
+    });
+    t.after(() => local.stopRouter('dev'));
+    const req = request('a', 'op-a');
+    const a = await local.start(req);
+    t.after(() => local.stop(a));
+    assert.equal(picks.length, 2);
+    assert.equal(a.endpoint, `http://127.0.0.1:${picks[1]}`);
+    assert.deepEqual(await (await fetch(`${a.endpoint}/version`)).json(), { digest: req.release.artifactDigest });
+    assert.equal(await groupListensOn(a.pid ?? -1, taken), false);
+    assert.equal(await groupListensOn(a.pid ?? -1, picks[1] ?? -1), true);
+  });
+
+  it('fails with DEPLOY_START_FAILED when a stranger holds the port on every try, and leaves no process behind', async (t) => {
+    const stranger = createServer((_req, res) => res.end('{"name":"stranger"}'));
+    await new Promise<void>((resolve) => stranger.listen(0, '127.0.0.1', resolve));
+    t.after(() => stranger.close());
+    const taken = (stranger.address() as AddressInfo).port;
+    const root = scratch();
+    const local = new LocalTarget({ root, pickPort: async () => taken });
+    t.after(() => local.stopRouter('dev'));
+    await assert.rejects(
+      local.start(request('a', 'op-a')),
+      (e: unknown) => e instanceof DeployError && e.code === 'DEPLOY_START_FAILED' && /another process held/.test(e.message),
+    );
+    const dirs = readdirSync(path.join(root, 'dev'), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'ops');
+    assert.equal(dirs.length, 1);
+    const recorded = JSON.parse(await readFile(path.join(root, 'dev', dirs[0]?.name ?? '', 'deployment.json'), 'utf8')) as Deployment;
+    assert.equal(recorded.status, 'failed');
+    for (let i = 0; i < 40 && alive(recorded.pid); i++) await sleep(50);
+    assert.equal(alive(recorded.pid), false);
+    assert.deepEqual(await (await fetch(`http://127.0.0.1:${taken}/`)).json(), { name: 'stranger' });
   });
 
   it('splits traffic between previous and next through the stable endpoint, fenced and once per id', async (t) => {

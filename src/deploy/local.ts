@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,8 @@ export interface LocalTargetOptions {
   readonly clock?: () => Date;
   /** Milliseconds to wait for a new router to answer (default 10 s). */
   readonly routerStartTimeoutMs?: number;
+  /** Picks the loopback port for a new service (default: one the kernel reports free). */
+  readonly pickPort?: () => Promise<number>;
 }
 
 export function freePort(): Promise<number> {
@@ -43,6 +45,56 @@ async function healthy(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Listening-socket inodes on `port` from /proc/net/tcp{,6}; null where the kernel table cannot be read (not Linux). */
+async function listeningInodes(port: number): Promise<Set<string> | null> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  let read = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => null);
+    if (text === null) continue;
+    read = true;
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT; state 0A is LISTEN; column 9 is the socket inode.
+      if (cols.length > 9 && cols[1]?.endsWith(`:${hexPort}`) && cols[3] === '0A') inodes.add(cols[9] ?? '');
+    }
+  }
+  return read ? inodes : null;
+}
+
+/** Whether some process listens on `port` (false where /proc cannot tell). */
+export async function portListened(port: number): Promise<boolean> {
+  return ((await listeningInodes(port))?.size ?? 0) > 0;
+}
+
+/**
+ * Whether the socket listening on `port` belongs to a process in `pid`'s process group
+ * (the service was started as a group leader, so a wrapper's children count). Null when
+ * /proc cannot tell. Without this a service that failed to bind a port another process
+ * had just taken would pass its health check on the stranger's answer.
+ */
+export async function groupListensOn(pid: number, port: number): Promise<boolean | null> {
+  const inodes = await listeningInodes(port);
+  if (inodes === null) return null;
+  if (inodes.size === 0) return false;
+  const wanted = new Set([...inodes].map((inode) => `socket:[${inode}]`));
+  const entries = await readdir('/proc').catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!/^[0-9]{1,10}$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name, which is in parentheses and may hold spaces: state, ppid, pgrp.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(entry) !== pid && rest[2] !== String(pid)) continue;
+    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const link = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '');
+      if (wanted.has(link)) return true;
+    }
+  }
+  return false;
 }
 
 /** True if `pid` is alive and was started by cairn for this deployment (checked in /proc when present). */
@@ -290,7 +342,41 @@ export class LocalTarget implements DeployTarget {
     } catch (cause) {
       throw new DeployError('DEPLOY_ARTIFACT_INVALID', `cannot unpack the artifact: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
-    const port = await freePort();
+    // A port picked free can be taken by another process before the service binds it; then
+    // the health check would reach the stranger. Each try proves the answer came from the
+    // service's own process group, and a lost race picks another port.
+    let attempt: Attempt | undefined;
+    for (let i = 0; i < PORT_TRIES; i++) {
+      attempt = await this.spawnService(request, token, dir, appDir, artifactPath);
+      if (attempt.ok || !attempt.portTaken) break;
+    }
+    const { ok, pid, endpoint, exitCode, portTaken } = attempt as Attempt;
+    const deployment: Deployment = {
+      environment: release.environment,
+      releaseDigest: request.releaseDigest,
+      target: this.name,
+      endpoint,
+      pid,
+      handle: token,
+      startedAt: this.clock().toISOString(),
+      status: ok ? 'running' : 'failed',
+    };
+    await writeFile(path.join(dir, 'deployment.json'), `${JSON.stringify(deployment, null, 2)}\n`);
+    if (!ok) {
+      if (pid !== null) killGroup(pid);
+      const log = await readFile(path.join(dir, 'service.log'), 'utf8').catch(() => '');
+      const tail = log.trimEnd().split('\n').slice(-10).join('\n');
+      if (portTaken) throw new DeployError('DEPLOY_START_FAILED', `another process held the service's port on each of ${PORT_TRIES} tries\n${tail}`);
+      if (exitCode !== undefined) throw new DeployError('DEPLOY_START_FAILED', `the service exited with ${exitCode} before it was healthy\n${tail}`);
+      throw new DeployError('DEPLOY_HEALTH_TIMEOUT', `${endpoint}${config.health} did not answer 200 within ${config.healthTimeoutSeconds}s\n${tail}`);
+    }
+    return deployment;
+  }
+
+  /** Starts the service once on a fresh port and waits for it to be healthy, or to exit, or the deadline. */
+  private async spawnService(request: StartRequest, token: string, dir: string, appDir: string, artifactPath: string): Promise<Attempt> {
+    const { release, config } = request;
+    const port = await (this.options.pickPort ?? freePort)();
     const endpoint = `http://127.0.0.1:${port}`;
     const logFd = openSync(path.join(dir, 'service.log'), 'a');
     const child = spawn('/bin/sh', ['-c', `exec ${config.start}`], {
@@ -315,39 +401,39 @@ export class LocalTarget implements DeployTarget {
     child.unref();
     const pid = child.pid ?? null;
     const deadline = Date.now() + config.healthTimeoutSeconds * 1000;
-    let ok = false;
     let exitCode: number | null | undefined;
     void exited.then((code) => {
       exitCode = code;
     });
     while (Date.now() < deadline && exitCode === undefined) {
       if (await healthy(`${endpoint}${config.health}`)) {
-        ok = true;
-        break;
+        const ours = pid === null ? null : await groupListensOn(pid, port);
+        if (ours === false) {
+          if (pid !== null) killGroup(pid, 'SIGKILL');
+          return { ok: false, pid, endpoint, exitCode, portTaken: true };
+        }
+        return { ok: true, pid, endpoint, exitCode, portTaken: false };
       }
       await sleep(100);
     }
-    const deployment: Deployment = {
-      environment: release.environment,
-      releaseDigest: request.releaseDigest,
-      target: this.name,
-      endpoint,
-      pid,
-      handle: token,
-      startedAt: this.clock().toISOString(),
-      status: ok ? 'running' : 'failed',
-    };
-    await writeFile(path.join(dir, 'deployment.json'), `${JSON.stringify(deployment, null, 2)}\n`);
-    if (!ok) {
-      if (pid !== null) killGroup(pid);
-      const log = await readFile(path.join(dir, 'service.log'), 'utf8').catch(() => '');
-      const tail = log.trimEnd().split('\n').slice(-10).join('\n');
-      if (exitCode !== undefined) throw new DeployError('DEPLOY_START_FAILED', `the service exited with ${exitCode} before it was healthy\n${tail}`);
-      throw new DeployError('DEPLOY_HEALTH_TIMEOUT', `${endpoint}${config.health} did not answer 200 within ${config.healthTimeoutSeconds}s\n${tail}`);
-    }
-    return deployment;
+    // A service that died on a port some other process now listens on lost the race too.
+    const taken = exitCode !== undefined && (await portListened(port));
+    return { ok: false, pid, endpoint, exitCode, portTaken: taken };
   }
 }
+
+/** One try at starting a service: its process, its URL, and how the try ended. */
+interface Attempt {
+  readonly ok: boolean;
+  readonly pid: number | null;
+  readonly endpoint: string;
+  /** The exit code when the service exited before it was healthy. */
+  readonly exitCode: number | null | undefined;
+  /** Something answered health on the port, but not the service's process group. */
+  readonly portTaken: boolean;
+}
+
+const PORT_TRIES = 3;
 
 /** A {@link TrafficTarget} over the environment's router: weight `w` on `next`, the rest on `previous`. */
 class RouterTraffic implements TrafficTarget {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalDigest } from '../../crypto/jcs.js';
 import { deployRelease, ProxyRolloutTarget } from '../../deploy/controller.js';
 import { DeployError } from '../../deploy/errors.js';
-import { freePort } from '../../deploy/local.js';
+import { freePort, groupListensOn, portListened } from '../../deploy/local.js';
 import { planRollout, type ReleaseRef } from '../../deploy/plan.js';
 import { WeightedProxy } from '../../deploy/proxy.js';
 import type { DeployStrategy } from '../../model/config.js';
@@ -83,6 +83,16 @@ async function startService(dir: string, name: string, failEvery: number): Promi
   const digest: Digest = `sha256:${createHash('sha256')
     .update(await readFile(file))
     .digest('hex')}`;
+  for (let i = 0; i < 3; i++) {
+    const started = await startOnce(file, digest, name);
+    if (started !== 'port-taken') return started;
+  }
+  throw new DeployError('DEPLOY_START_FAILED', `another process held the port of the drill's ${name} service on each of 3 tries`);
+}
+
+/** Starts the drill's service on a fresh port; 'port-taken' when a stranger answered there instead. */
+async function startOnce(file: string, digest: Digest, name: string): Promise<Started | 'port-taken'> {
+  const dir = path.dirname(file);
   const port = await freePort();
   const child = spawn(process.execPath, [file], { cwd: dir, stdio: 'ignore', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port) } });
   child.once('error', () => {});
@@ -95,11 +105,19 @@ async function startService(dir: string, name: string, failEvery: number): Promi
         return r.status === 200;
       })
       .catch(() => false);
-    if (ok) return { digest, url, child };
+    if (ok) {
+      if (child.pid !== undefined && (await groupListensOn(child.pid, port)) === false) {
+        child.kill('SIGKILL');
+        return 'port-taken';
+      }
+      return { digest, url, child };
+    }
     if (child.exitCode !== null) break;
     await sleep(50);
   }
   child.kill('SIGKILL');
+  // The service died and something else listens on its port: it lost the race for it.
+  if (child.exitCode !== null && (await portListened(port))) return 'port-taken';
   throw new DeployError('DEPLOY_HEALTH_TIMEOUT', `the drill's ${name} service did not become healthy`);
 }
 
