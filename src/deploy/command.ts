@@ -12,7 +12,15 @@ import { parseJson } from '../model/json.js';
 import type { Deployment } from '../model/release.js';
 import { DeployError } from './errors.js';
 import type { VersionMetrics } from './sprt.js';
-import type { ApplyOrder, DeployTarget, StartRequest, TargetCapabilities, TrafficReading, TrafficTarget } from './target.js';
+import {
+  type ApplyOrder,
+  commandCapabilities,
+  type DeployTarget,
+  type StartRequest,
+  type TargetCapabilities,
+  type TrafficReading,
+  type TrafficTarget,
+} from './target.js';
 
 /** Bytes of stdout a script may print; more is an output error (and the script is killed). */
 export const MAX_SCRIPT_STDOUT = 64 * 1024;
@@ -109,7 +117,7 @@ export class CommandTarget implements DeployTarget {
     this.commands = options.commands;
     this.dir = path.resolve(options.dir);
     this.clock = options.clock ?? (() => new Date());
-    this.capabilities = { trafficSplit: true, reportsVersion: false, reportsMetrics: options.commands.metrics !== undefined };
+    this.capabilities = commandCapabilities(options.commands);
   }
 
   async start(request: StartRequest): Promise<Deployment> {
@@ -182,6 +190,16 @@ export class CommandTarget implements DeployTarget {
         return metricsOutputFromText(outcome.stdout);
       },
     };
+  }
+
+  async running(environment: string, releaseDigest: Digest): Promise<Deployment | null> {
+    const record = await this.load();
+    let newest: Deployment | null = null;
+    for (const { deployment: d } of Object.values(record.starts)) {
+      if (d.environment !== environment || d.releaseDigest !== releaseDigest || d.status !== 'running') continue;
+      if (newest === null || d.startedAt > newest.startedAt) newest = d;
+    }
+    return newest;
   }
 
   async stop(deployment: Deployment): Promise<boolean> {

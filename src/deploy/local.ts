@@ -13,7 +13,15 @@ import type { Deployment } from '../model/release.js';
 import { DeployError } from './errors.js';
 import { connectRouter, ensureRouter, environmentDir, type RouterClient, stopRouter, withLock, writeAtomic } from './router.js';
 import type { VersionMetrics } from './sprt.js';
-import type { ApplyOrder, ApplyRequest, DeployTarget, StartRequest, TrafficReading, TrafficTarget } from './target.js';
+import {
+  type ApplyOrder,
+  type ApplyRequest,
+  type DeployTarget,
+  LOCAL_CAPABILITIES,
+  type StartRequest,
+  type TrafficReading,
+  type TrafficTarget,
+} from './target.js';
 
 export interface LocalTargetOptions {
   /** Directory holding one folder per environment and release. */
@@ -133,6 +141,9 @@ interface StartRecord {
   readonly deployment: Deployment;
 }
 
+/** How many start records `running` reads at most per environment. */
+const MAX_START_RECORDS = 10_000;
+
 /** The token a started process carries in `CAIRN_DEPLOYMENT` (the deployment's handle). */
 const HANDLE = /^[0-9a-f]{24}$/;
 
@@ -182,7 +193,7 @@ function startRecordFromJSON(raw: unknown): StartRecord | null {
  */
 export class LocalTarget implements DeployTarget {
   readonly name = 'local';
-  readonly capabilities = { trafficSplit: true, reportsVersion: true, reportsMetrics: true } as const;
+  readonly capabilities = LOCAL_CAPABILITIES;
   private readonly clock: () => Date;
 
   constructor(private readonly options: LocalTargetOptions) {
@@ -234,6 +245,21 @@ export class LocalTarget implements DeployTarget {
     const { upstreams } = await router.state();
     for (const d of previous ? [previous, next] : [next]) if (!(d.releaseDigest in upstreams)) await router.putUpstream(d.releaseDigest, d.endpoint);
     return new RouterTraffic(() => this.router(environment), previous, next);
+  }
+
+  async running(environment: string, releaseDigest: Digest): Promise<Deployment | null> {
+    if (!NAME_PATTERN.test(environment) || !isDigest(releaseDigest)) return null;
+    const opsDir = path.join(environmentDir(this.options.root, environment), 'ops');
+    const files = (await readdir(opsDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).slice(0, MAX_START_RECORDS);
+    let newest: Deployment | null = null;
+    for (const file of files) {
+      const record = startRecordFromJSON(await readFile(path.join(opsDir, file), 'utf8').then(JSON.parse, () => null));
+      const d = record?.deployment;
+      if (!d || d.releaseDigest !== releaseDigest || d.environment !== environment || d.status !== 'running' || d.pid === null || d.handle === null) continue;
+      if (newest !== null && newest.startedAt >= d.startedAt) continue;
+      if ((await this.startedHere(d)) && (await ownsProcess(d.pid, d.handle))) newest = d;
+    }
+    return newest;
   }
 
   /** The router's proxy URL: where the environment answers, whatever release runs. */

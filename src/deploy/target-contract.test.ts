@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { packTgz } from '../crypto/archive.js';
 import { DEFAULT_STRATEGY, type DeployConfig } from '../model/config.js';
+import type { Digest } from '../model/digest.js';
 import type { Deployment } from '../model/release.js';
 import { CommandTarget } from './command.js';
 import { ProxyRolloutTarget } from './controller.js';
@@ -222,7 +223,7 @@ class ProxyDeployTarget implements DeployTarget {
   readonly name = 'proxy';
   readonly capabilities = { trafficSplit: true, reportsVersion: false, reportsMetrics: true } as const;
   private readonly started = new Map<string, Deployment>();
-  private readonly running = new Map<string, { readonly server: Server; readonly deployment: Deployment }>();
+  private readonly servers = new Map<string, { readonly server: Server; readonly deployment: Deployment }>();
   private readonly proxies = new Map<string, WeightedProxy>();
   private readonly controls = new Map<string, ProxyRolloutTarget>();
 
@@ -250,7 +251,7 @@ class ProxyDeployTarget implements DeployTarget {
       status: 'running',
     };
     this.started.set(request.opId, deployment);
-    this.running.set(deployment.handle ?? '', { server, deployment });
+    this.servers.set(deployment.handle ?? '', { server, deployment });
     return deployment;
   }
 
@@ -270,10 +271,15 @@ class ProxyDeployTarget implements DeployTarget {
     return control;
   }
 
+  async running(environment: string, releaseDigest: Digest): Promise<Deployment | null> {
+    const found = [...this.servers.values()].map((r) => r.deployment).filter((d) => d.environment === environment && d.releaseDigest === releaseDigest);
+    return found.at(-1) ?? null;
+  }
+
   async stop(deployment: Deployment): Promise<boolean> {
-    const own = deployment.handle === null ? undefined : this.running.get(deployment.handle);
+    const own = deployment.handle === null ? undefined : this.servers.get(deployment.handle);
     if (!own || own.deployment.releaseDigest !== deployment.releaseDigest || deployment.target !== this.name) return false;
-    this.running.delete(deployment.handle ?? '');
+    this.servers.delete(deployment.handle ?? '');
     await closeServer(own.server);
     return true;
   }
@@ -284,8 +290,8 @@ class ProxyDeployTarget implements DeployTarget {
 
   async close(): Promise<void> {
     for (const p of this.proxies.values()) await p.close();
-    for (const r of this.running.values()) await closeServer(r.server);
-    this.running.clear();
+    for (const r of this.servers.values()) await closeServer(r.server);
+    this.servers.clear();
   }
 }
 

@@ -190,6 +190,23 @@ export function trafficTargetContract(name: string, setup: () => Promise<TargetF
       });
     });
 
+    describe('running', () => {
+      it('finds the running deployment of a release by its digest, only in its environment, and none once stopped', async (t) => {
+        const fixture = await fresh(t);
+        const a = await startRelease(fixture, 'a');
+        const b = await startRelease(fixture, 'b');
+        assert.deepEqual(await fixture.target.running(ENVIRONMENT, a.releaseDigest), a);
+        assert.deepEqual(await fixture.target.running(ENVIRONMENT, b.releaseDigest), b);
+        assert.equal(await fixture.target.running('elsewhere', a.releaseDigest), null, 'not in another environment');
+        assert.equal(await fixture.target.running(ENVIRONMENT, sha256Digest('never started')), null);
+        const other = await fresh(t);
+        assert.equal(await other.target.running(ENVIRONMENT, a.releaseDigest), null, 'another target instance did not start it');
+        assert.equal(await fixture.target.stop(a), true);
+        assert.equal(await fixture.target.running(ENVIRONMENT, a.releaseDigest), null, 'stopped');
+        assert.deepEqual(await fixture.target.running(ENVIRONMENT, b.releaseDigest), b);
+      });
+    });
+
     describe('stop', () => {
       it('stops what it started, once, and nothing it did not start', async (t) => {
         const fixture = await fresh(t);

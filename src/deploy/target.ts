@@ -1,4 +1,4 @@
-import type { DeployConfig } from '../model/config.js';
+import type { CommandTargetConfig, DeployConfig } from '../model/config.js';
 import type { Digest } from '../model/digest.js';
 import type { Deployment, Release } from '../model/release.js';
 import type { VersionMetrics } from './sprt.js';
@@ -11,6 +11,19 @@ export interface TargetCapabilities {
   readonly reportsVersion: boolean;
   /** The target counts requests, errors and latency per release (what canary analysis reads). */
   readonly reportsMetrics: boolean;
+}
+
+/** The local target splits traffic in its router, which counts per release; each release answers `/version`. */
+export const LOCAL_CAPABILITIES: TargetCapabilities = { trafficSplit: true, reportsVersion: true, reportsMetrics: true };
+
+/** The command target's scripts shift traffic; it reports metrics only when a metrics script is configured. */
+export function commandCapabilities(commands: CommandTargetConfig): TargetCapabilities {
+  return { trafficSplit: true, reportsVersion: false, reportsMetrics: commands.metrics !== undefined };
+}
+
+/** What the target a deploy configuration names can do (what a plan is shaped for). */
+export function capabilitiesFor(config: DeployConfig): TargetCapabilities {
+  return config.target === 'command' && config.commands ? commandCapabilities(config.commands) : LOCAL_CAPABILITIES;
 }
 
 export interface StartRequest {
@@ -73,6 +86,12 @@ export interface DeployTarget {
   start(request: StartRequest): Promise<Deployment>;
   /** Traffic control between the running `previous` (null on a first deployment) and the started `next`. */
   traffic(environment: string, previous: Deployment | null, next: Deployment): Promise<TrafficTarget>;
+  /**
+   * The newest deployment of `releaseDigest` in `environment` that this target started and
+   * that still runs, or null. How a resumed rollout finds the processes its crashed
+   * controller left behind.
+   */
+  running(environment: string, releaseDigest: Digest): Promise<Deployment | null>;
   /** Stops a deployment this target started; false when it was not running (or is not ours). */
   stop(deployment: Deployment): Promise<boolean>;
   /** Where the environment answers whatever release runs (the router), or null when the target has none. */
