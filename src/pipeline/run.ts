@@ -30,6 +30,7 @@ import { snapshotCommit } from '../source/snapshot.js';
 import type { PipelineEvent, RunSummary } from './events.js';
 import { stateKey } from './keys.js';
 import { type RebuildOutcome, rebuildFromProvenance } from './rebuild.js';
+import { stepGate } from './gate-step.js';
 import type { State } from './state.js';
 import { type StateTrust, stateTrust } from './trust.js';
 import { CAIRN_VERSION } from './version.js';
@@ -308,8 +309,6 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
 
     const deployed = await stage('deploy', async () => {
       const { deliverRelease } = await import('./deliver.js');
-      const registry = new FilePolicyRegistry(options.state.dir);
-      const policyKeys = [(await stateKey(options.state.dir, 'policy')).publicKey];
       const configBytes = Buffer.from(canonicalize(config.deploy));
       const configDigest = await blobs.put(configBytes);
       const results: { environment: string; deployment: Deployment; endpoint: string; outcome: string }[] = [];
@@ -331,17 +330,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
         await store.putEvidence({ digest: releaseDigest, kind: 'release', subject, mediaType: 'application/json', runId, createdAt: clock().toISOString() });
         await audit('deploy.release', [subject, releaseDigest], releaseDigest);
         // The gate is asked again before every step, on the policy in force then: a policy rolled back mid-rollout stops it.
-        const input = stepGateInput;
-        const gate = async (step: number, weight: number) => {
-          if (!input) return { allow: false, decisionId: 'no gate input' };
-          const bundle = await gateBundle(registry, policyKeys);
-          const again = evaluateGate(input, bundle, { point: 'deploy', environment, now: clock() });
-          const stepDecision = gateDecisionOf(again);
-          await registry.putDecision(again, input);
-          await store.putDecision(stepDecision);
-          await audit('gate.step', [subject, releaseDigest], canonicalDigest({ step, weight, decision: stepDecision.id, allow: stepDecision.allow }));
-          return { allow: stepDecision.allow, decisionId: stepDecision.id };
-        };
+        const gate = stepGate({ state: options.state, input: stepGateInput, environment, subjects: [subject, releaseDigest], audit, clock });
         const outcome = await deliverRelease({
           state: options.state,
           release,
