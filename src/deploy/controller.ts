@@ -214,6 +214,26 @@ export function storedRolloutFromJSON(environment: string, body: string): Stored
   return raw as unknown as StoredRollout;
 }
 
+/**
+ * Throws DEPLOY_ROLLOUT_UNFINISHED when the environment's last rollout stopped before a final
+ * phase (its controller died): a new rollout must not start over it. Called before anything
+ * is started, and again under the lease.
+ */
+export async function refuseUnfinished(store: Store, environment: string): Promise<void> {
+  const record = await store.getRollout(environment);
+  if (record) refuseUnfinishedBody(environment, record.body);
+}
+
+function refuseUnfinishedBody(environment: string, body: string): void {
+  const phase = storedPhase(body);
+  if (phase !== null && !FINAL_PHASES.includes(phase as Phase)) {
+    throw new DeployError(
+      'DEPLOY_ROLLOUT_UNFINISHED',
+      `the last rollout of ${environment} stopped in phase ${phase} without finishing: continue it with \`cairn deploy --resume --env ${environment}\` (or put the environment back with \`cairn rollback --env ${environment}\`) before starting another`,
+    );
+  }
+}
+
 /** The phase of a stored rollout body of any format, or null when it names none. */
 function storedPhase(body: string): string | null {
   try {
@@ -245,13 +265,7 @@ export async function deployRelease(options: DeployReleaseOptions): Promise<Depl
   let existing: Awaited<ReturnType<Store['getRollout']>>;
   try {
     existing = await store.getRollout(environment);
-    const phase = existing ? storedPhase(existing.body) : null;
-    if (phase !== null && !FINAL_PHASES.includes(phase as Phase)) {
-      throw new DeployError(
-        'DEPLOY_ROLLOUT_UNFINISHED',
-        `the last rollout of ${environment} stopped in phase ${phase} without finishing; resume it before starting another`,
-      );
-    }
+    if (existing) refuseUnfinishedBody(environment, existing.body);
   } catch (error) {
     await store.releaseLease(held);
     throw error;
@@ -311,6 +325,44 @@ export async function resumeRollout(options: ResumeRolloutOptions): Promise<Depl
     await options.audit('deploy.resume', subjectsOf(rollout), sha256Digest(payload), payload);
     return transition(rollout.config, state, { type: 'resumed', epoch: held.epoch }, clock());
   });
+}
+
+/** A release-history detail naming the rollout it records the outcome of (how a resumed rollout knows it was recorded). */
+export function rolloutDetail(rolloutId: string, text: string): string {
+  return `rollout ${rolloutId}: ${text}`;
+}
+
+/** Whether a release-history detail records the outcome of rollout `rolloutId`. */
+export function recordsRollout(detail: string, rolloutId: string): boolean {
+  return detail.startsWith(rolloutDetail(rolloutId, ''));
+}
+
+/** The environment's stored rollout when it stopped before a final phase (its controller died), else null. */
+export async function unfinishedRollout(store: Store, environment: string): Promise<StoredRollout | null> {
+  const record = await store.getRollout(environment);
+  return record ? unfinishedFrom(environment, record.body) : null;
+}
+
+function unfinishedFrom(environment: string, body: string): StoredRollout | null {
+  const phase = storedPhase(body);
+  if (phase === null || FINAL_PHASES.includes(phase as Phase)) return null;
+  return storedRolloutFromJSON(environment, body);
+}
+
+/**
+ * Ends the environment's unfinished stored rollout as RolledBack, under `lease` (which the
+ * caller holds at a newer epoch than the rollout's controller): what a manual rollback does, so
+ * the superseded rollout can neither be resumed nor block the next one. Returns the rollout id
+ * it ended, or null when there was none unfinished.
+ */
+export async function endSupersededRollout(store: Store, environment: string, lease: Lease, reason: string, now: number): Promise<string | null> {
+  const record = await store.getRollout(environment);
+  const stored = record ? unfinishedFrom(environment, record.body) : null;
+  if (!record || !stored) return null;
+  const state: RolloutState = { ...stored.state, phase: 'RolledBack', op: null, deadline: null, epoch: lease.epoch, reason };
+  const body: StoredRollout = { ...stored, state, report: { ...stored.report, rolledBackAt: now } };
+  await store.putRollout(environment, JSON.stringify(body), record.revision, lease, iso(now));
+  return stored.rolloutId;
 }
 
 type RolloutIdentity = Omit<StoredRollout, 'format' | 'state' | 'report'>;

@@ -5,7 +5,7 @@ import { sha256Digest } from '../crypto/digest.js';
 import { DEFAULT_STRATEGY, type DeployStrategy } from '../model/config.js';
 import type { Digest } from '../model/digest.js';
 import type { Release } from '../model/release.js';
-import { planDigest, planRollout, type PlanRolloutInput, rolloutPlan } from './plan.js';
+import { planDigest, planRollout, type PlanRolloutInput, shapeRollout } from './plan.js';
 import { trafficBudget } from './sprt.js';
 import type { TargetCapabilities } from './target.js';
 
@@ -106,26 +106,57 @@ describe('planDigest', () => {
   });
 });
 
-describe('rolloutPlan', () => {
-  it('states steps, weights, pauses and the SPRT budget at the first step', () => {
-    const plan = rolloutPlan({ weights: [10, 50, 100], pauseSeconds: 60, requestsPerMinute: 600 });
+describe('shapeRollout: the plan before there is a release (what cairn deploy --dry-run prints)', () => {
+  const steps = (weights: number[], pauseSeconds: number) => weights.map((weight) => ({ weight, pauseSeconds }));
+
+  it('states steps, weights, pauses, expected canary traffic and the SPRT budget at the first step', () => {
+    const shape = shapeRollout({
+      strategy: { ...DEFAULT_STRATEGY, steps: steps([10, 50, 100], 60), requestsPerMinute: 600 },
+      capabilities: SPLIT,
+      previous: input.previous,
+      rollbackUnsafe: false,
+    });
     assert.deepEqual(
-      plan.steps.map((s) => [s.weight, s.canaryRequestsPerMinute, s.canaryRequestsInPause]),
+      shape.steps.map((s) => [s.weight, s.canaryRequestsPerMinute, s.canaryRequestsInPause]),
       [
         [10, 60, 60],
         [50, 300, 300],
         [100, 600, 600],
       ],
     );
-    assert.deepEqual(plan.budget, trafficBudget(plan.sprt, 60));
-    assert.equal(plan.minimumSeconds, 180);
-    assert.equal(plan.steps[2]?.enoughTraffic, true);
+    assert.deepEqual(shape.budget, trafficBudget(shape.analysis, 60));
+    assert.equal(shape.minimumSeconds, 180);
+    assert.equal(shape.steps[2]?.enoughTraffic, true);
+    assert.deepEqual(shape.notes, []);
   });
 
-  it('flags a first step too quiet for a verdict and rejects bad weights', () => {
-    const plan = rolloutPlan({ weights: [1, 100], pauseSeconds: 10, requestsPerMinute: 60 });
-    assert.equal(plan.steps[0]?.enoughTraffic, false);
-    assert.throws(() => rolloutPlan({ weights: [50, 10, 100], requestsPerMinute: 1 }), RangeError);
-    assert.throws(() => rolloutPlan({ weights: [10, 50], requestsPerMinute: 1 }), RangeError);
+  it('is planRollout without the release: the same steps, notes and budget', () => {
+    const { environment: _e, service: _s, decisionId: _d, next: _n, ...rest } = planRollout(input);
+    assert.deepEqual(shapeRollout({ strategy, capabilities: SPLIT, previous: input.previous, rollbackUnsafe: false }), rest);
+  });
+
+  it('flags a first step too quiet for a verdict, shapes a first deployment as one step, and rejects bad weights', () => {
+    const quiet = shapeRollout({
+      strategy: { ...DEFAULT_STRATEGY, steps: steps([1, 100], 10), requestsPerMinute: 60 },
+      capabilities: SPLIT,
+      previous: input.previous,
+      rollbackUnsafe: false,
+    });
+    assert.equal(quiet.steps[0]?.enoughTraffic, false);
+    const first = shapeRollout({ strategy, capabilities: SPLIT, previous: null, rollbackUnsafe: false });
+    assert.deepEqual(
+      first.steps.map((s) => s.weight),
+      [100],
+    );
+    assert.ok(first.notes.some((n) => n.startsWith('first deployment')));
+    for (const weights of [
+      [50, 10, 100],
+      [10, 50],
+    ]) {
+      assert.throws(
+        () => shapeRollout({ strategy: { ...DEFAULT_STRATEGY, steps: steps(weights, 1) }, capabilities: SPLIT, previous: null, rollbackUnsafe: false }),
+        RangeError,
+      );
+    }
   });
 });

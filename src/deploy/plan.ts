@@ -1,16 +1,10 @@
 import { canonicalDigest } from '../crypto/jcs.js';
-import { type CanaryStep, DEFAULT_STRATEGY, type DeployStrategy } from '../model/config.js';
+import type { CanaryStep, DeployStrategy } from '../model/config.js';
 import type { Digest } from '../model/digest.js';
 import type { Release } from '../model/release.js';
 import type { RollbackTriggers, SprtParams, TrafficBudget } from './sprt.js';
 import { trafficBudget } from './sprt.js';
 import type { TargetCapabilities } from './target.js';
-
-/** The defaults a rollout uses when nothing else is configured (those of `DEFAULT_STRATEGY`). */
-export const DEFAULT_WEIGHTS: readonly number[] = DEFAULT_STRATEGY.steps.map((s) => s.weight);
-export const DEFAULT_PAUSE_SECONDS = DEFAULT_STRATEGY.steps[0]?.pauseSeconds ?? 30;
-export const DEFAULT_SPRT: SprtParams = DEFAULT_STRATEGY.analysis;
-export const DEFAULT_TRIGGERS: RollbackTriggers = DEFAULT_STRATEGY.triggers;
 
 export interface PlanStep {
   readonly step: number;
@@ -23,17 +17,6 @@ export interface PlanStep {
   readonly canaryRequestsInPause: number;
   /** Whether the pause is expected to carry enough traffic for a verdict on a bad canary. */
   readonly enoughTraffic: boolean;
-}
-
-/** The traffic side of a rollout (steps and the SPRT budget), without a release: what `cairn deploy --dry-run` prints. */
-export interface TrafficPlan {
-  readonly steps: readonly PlanStep[];
-  readonly sprt: SprtParams;
-  readonly triggers: RollbackTriggers;
-  readonly budget: TrafficBudget;
-  readonly requestsPerMinute: number;
-  /** Minimum time to reach 100% if every step passes. */
-  readonly minimumSeconds: number;
 }
 
 function checkSteps(steps: readonly CanaryStep[]): void {
@@ -56,35 +39,6 @@ function trafficSteps(steps: readonly CanaryStep[], sprt: SprtParams, requestsPe
     return { step, weight, pauseSeconds, canaryRequestsPerMinute, canaryRequestsInPause, enoughTraffic: canaryRequestsInPause >= budget.expectedRequestsIfBad };
   });
   return { steps: planned, budget };
-}
-
-/**
- * The traffic side of a rollout from loose options, for a dry run without a release; a rollout
- * itself runs from {@link planRollout}.
- */
-export function rolloutPlan(options: {
-  readonly weights?: readonly number[];
-  readonly pauseSeconds?: number;
-  readonly sprt?: SprtParams;
-  readonly triggers?: RollbackTriggers;
-  /** The environment's total request rate. */
-  readonly requestsPerMinute: number;
-}): TrafficPlan {
-  const pauseSeconds = options.pauseSeconds ?? DEFAULT_PAUSE_SECONDS;
-  const sprt = options.sprt ?? DEFAULT_SPRT;
-  const { steps, budget } = trafficSteps(
-    (options.weights ?? DEFAULT_WEIGHTS).map((weight) => ({ weight, pauseSeconds })),
-    sprt,
-    options.requestsPerMinute,
-  );
-  return {
-    steps,
-    sprt,
-    triggers: options.triggers ?? DEFAULT_TRIGGERS,
-    budget,
-    requestsPerMinute: options.requestsPerMinute,
-    minimumSeconds: pauseSeconds * steps.length,
-  };
 }
 
 /** A release as a rollout names it: the release bundle's digest and the artifact it runs. */
@@ -133,13 +87,25 @@ export interface PlanRolloutInput {
   readonly strategy: DeployStrategy;
 }
 
+/** Everything in a plan that does not name the release: what `cairn deploy --dry-run` prints before there is one. */
+export type RolloutShape = Omit<RolloutPlan, 'environment' | 'service' | 'decisionId' | 'next'>;
+
+export interface ShapeRolloutInput {
+  readonly strategy: DeployStrategy;
+  readonly capabilities: TargetCapabilities;
+  /** The release running now; null for a first deployment. */
+  readonly previous: ReleaseRef | null;
+  readonly rollbackUnsafe: boolean;
+}
+
 /**
- * Plans a rollout; pure. A target that cannot split traffic, or a first deployment (nothing to
- * split with), gets one step at 100 observed for the strategy's last pause, and the plan says so.
- * Throws a RangeError on steps or analysis parameters outside their domain.
+ * The steps, analysis and notes of a rollout; pure. A target that cannot split traffic, or a
+ * first deployment (nothing to split with), gets one step at 100 observed for the strategy's
+ * last pause, and the notes say so. Throws a RangeError on steps or analysis parameters outside
+ * their domain.
  */
-export function planRollout(input: PlanRolloutInput): RolloutPlan {
-  const { release, strategy, capabilities, previous } = input;
+export function shapeRollout(input: ShapeRolloutInput): RolloutShape {
+  const { strategy, capabilities, previous } = input;
   checkSteps(strategy.steps);
   const notes: string[] = [];
   let steps: readonly CanaryStep[] = strategy.steps;
@@ -157,7 +123,7 @@ export function planRollout(input: PlanRolloutInput): RolloutPlan {
   if (steps.some((s) => s.pauseSeconds === 0)) notes.push('a step with pauseSeconds 0 is not observed: it passes without analysis');
   if (!capabilities.reportsMetrics) notes.push('the target reports no metrics: analysis cannot measure, so every step ends by onCannotMeasure');
   if (previous === null) notes.push('a failure holds (there is nothing to roll back to)');
-  else if (release.rollbackUnsafe) notes.push('rollback-unsafe release: a failure freezes instead of rolling back');
+  else if (input.rollbackUnsafe) notes.push('rollback-unsafe release: a failure freezes instead of rolling back');
   const { steps: planned, budget } = trafficSteps(steps, strategy.analysis, strategy.requestsPerMinute);
   const triggers: RollbackTriggers = {
     ...(strategy.triggers.maxErrorRate !== undefined ? { maxErrorRate: strategy.triggers.maxErrorRate } : {}),
@@ -166,10 +132,6 @@ export function planRollout(input: PlanRolloutInput): RolloutPlan {
     custom: strategy.triggers.custom.map((c) => ({ metric: c.metric, max: c.max })),
   };
   return {
-    environment: release.environment,
-    service: release.service,
-    decisionId: release.decisionId,
-    next: { releaseDigest: input.releaseDigest, artifactDigest: release.artifactDigest },
     previous: previous === null ? null : { releaseDigest: previous.releaseDigest, artifactDigest: previous.artifactDigest },
     requestedKind: strategy.kind,
     kind,
@@ -182,7 +144,19 @@ export function planRollout(input: PlanRolloutInput): RolloutPlan {
     requestsPerMinute: strategy.requestsPerMinute,
     minimumSeconds: planned.reduce((sum, s) => sum + s.pauseSeconds, 0),
     capabilities: { trafficSplit: capabilities.trafficSplit, reportsVersion: capabilities.reportsVersion, reportsMetrics: capabilities.reportsMetrics },
-    rollbackUnsafe: release.rollbackUnsafe,
+    rollbackUnsafe: input.rollbackUnsafe,
+  };
+}
+
+/** Plans a rollout of `release` ({@link shapeRollout} for the release); pure. */
+export function planRollout(input: PlanRolloutInput): RolloutPlan {
+  const { release } = input;
+  return {
+    environment: release.environment,
+    service: release.service,
+    decisionId: release.decisionId,
+    next: { releaseDigest: input.releaseDigest, artifactDigest: release.artifactDigest },
+    ...shapeRollout({ strategy: input.strategy, capabilities: input.capabilities, previous: input.previous, rollbackUnsafe: release.rollbackUnsafe }),
   };
 }
 

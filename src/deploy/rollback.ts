@@ -4,6 +4,7 @@ import { type DeployConfig, deployConfigFromJSON } from '../model/config.js';
 import { type Release, releaseFromJSON } from '../model/release.js';
 import type { Deployment } from '../model/release.js';
 import type { BlobStore, ReleaseHistoryEntry, Store } from '../store/port.js';
+import { endSupersededRollout, rolloutDetail, unfinishedRollout } from './controller.js';
 import { DeployError } from './errors.js';
 import type { DeployTarget } from './target.js';
 
@@ -81,11 +82,29 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
   const clock = options.clock ?? Date.now;
   const leaseMs = options.leaseMs ?? 60_000;
   const progress = options.onProgress ?? (() => {});
-  const current = await store.getDeployment(environment);
-  const desired = await store.getDesired(environment);
-  if (!current || !desired) throw new DeployError('DEPLOY_NOTHING_TO_ROLL_BACK', `nothing is deployed in ${environment}`);
-  const currentRelease = await loadRelease(blobs, current.releaseDigest);
-  const from = { releaseDigest: current.releaseDigest, artifactDigest: currentRelease.artifactDigest };
+  // A rollout its controller left unfinished is what gets rolled back: its new release, back to the one it was replacing.
+  const unfinished = await unfinishedRollout(store, environment);
+  let current: Deployment | null;
+  let fromDigest: Digest;
+  if (unfinished) {
+    if (!unfinished.previous) {
+      throw new DeployError(
+        'DEPLOY_NOTHING_TO_ROLL_BACK',
+        `the unfinished rollout ${unfinished.rolloutId} is the first deployment of ${environment}: there is nothing to roll back to (continue it with \`cairn deploy --resume --env ${environment}\`)`,
+      );
+    }
+    fromDigest = unfinished.next.releaseDigest;
+    const nextRelease = await loadRelease(blobs, fromDigest);
+    // Null when the process died with its controller: then there is nothing of it to stop.
+    current = await options.targetFor(await loadDeployConfig(blobs, nextRelease.configDigest)).running(environment, fromDigest);
+  } else {
+    current = await store.getDeployment(environment);
+    const desired = await store.getDesired(environment);
+    if (!current || !desired) throw new DeployError('DEPLOY_NOTHING_TO_ROLL_BACK', `nothing is deployed in ${environment}`);
+    fromDigest = current.releaseDigest;
+  }
+  const currentRelease = await loadRelease(blobs, fromDigest);
+  const from = { releaseDigest: fromDigest, artifactDigest: currentRelease.artifactDigest };
   const audit = async (action: string, subjects: readonly Digest[], body: Record<string, unknown>) => {
     const payload = JSON.stringify({ environment, action, ...body });
     await options.audit(action, subjects, sha256Digest(payload), payload);
@@ -105,17 +124,18 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
     };
   }
 
-  const previous = previousGoodRelease(await store.listReleaseHistory(environment, 1000), current.releaseDigest);
-  if (!previous) throw new DeployError('DEPLOY_NO_PREVIOUS_RELEASE', `${environment} has no earlier release that ran all traffic to roll back to`);
-  const release = await loadRelease(blobs, previous.releaseDigest);
+  const previousDigest =
+    unfinished?.previous?.releaseDigest ?? previousGoodRelease(await store.listReleaseHistory(environment, 1000), fromDigest)?.releaseDigest;
+  if (!previousDigest) throw new DeployError('DEPLOY_NO_PREVIOUS_RELEASE', `${environment} has no earlier release that ran all traffic to roll back to`);
+  const release = await loadRelease(blobs, previousDigest);
   if (release.environment !== environment) {
-    throw new DeployError('DEPLOY_RELEASE_INVALID', `release ${previous.releaseDigest} belongs to ${release.environment}, not ${environment}`);
+    throw new DeployError('DEPLOY_RELEASE_INVALID', `release ${previousDigest} belongs to ${release.environment}, not ${environment}`);
   }
   const decision = await store.getDecision(release.decisionId);
   if (!decision?.allow || decision.environment !== environment || decision.subject !== release.artifactDigest) {
-    throw new DeployError('DEPLOY_NOT_ALLOWED', `release ${previous.releaseDigest} has no stored allow decision ${release.decisionId} for ${environment}`);
+    throw new DeployError('DEPLOY_NOT_ALLOWED', `release ${previousDigest} has no stored allow decision ${release.decisionId} for ${environment}`);
   }
-  const to = { releaseDigest: previous.releaseDigest, artifactDigest: release.artifactDigest };
+  const to = { releaseDigest: previousDigest, artifactDigest: release.artifactDigest };
   const artifact = await blobs.get(release.artifactDigest);
   const config = await loadDeployConfig(blobs, release.configDigest);
   const target = options.targetFor(config);
@@ -126,8 +146,14 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
     const opId = `${environment}/rollback/${from.releaseDigest.slice(7, 19)}-to-${to.releaseDigest.slice(7, 19)}/e${lease.epoch}`;
     await store.putOperation({ id: opId, environment, epoch: lease.epoch, body: JSON.stringify({ kind: 'rollback', from, to, weight: 100 }) });
     await audit('deploy.rollback.start', [from.releaseDigest, to.releaseDigest], { from, to, opId, reason: options.reason, trigger: 'manual' });
+    // A rollout its controller left unfinished is over now: it can no longer be resumed or block the next.
+    const superseded = await endSupersededRollout(store, environment, lease, `superseded by rollback operation ${opId}: ${options.reason}`, clock());
+    if (superseded) progress(`ended the unfinished rollout ${superseded}`);
     progress(`starting ${to.releaseDigest} beside ${from.releaseDigest}`);
-    const started = await target.start({ release, releaseDigest: to.releaseDigest, artifact, config, opId: `${opId}/start` });
+    // Still running when the rollback ends an unfinished rollout; started again from its bundle otherwise.
+    const started =
+      (unfinished ? await target.running(environment, to.releaseDigest) : null) ??
+      (await target.start({ release, releaseDigest: to.releaseDigest, artifact, config, opId: `${opId}/start` }));
     const traffic = await target.traffic(environment, current, started);
     // The lease epoch is above every epoch a rollout fenced its operations with, so the target takes this order.
     const answer = await traffic.apply({ opId, epoch: lease.epoch, seq: Number.MAX_SAFE_INTEGER, weight: 100 });
@@ -146,9 +172,11 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
     const now = await store.getDesired(environment);
     await store.setDesired(environment, release, to.releaseDigest, now?.revision ?? 0, iso(clock()));
     await store.putPin({ environment, releaseDigest: to.releaseDigest, blockedDigest: from.artifactDigest, reason: options.reason, pinnedAt: iso(clock()) });
-    await store.appendReleaseHistory({ environment, ...from, event: 'rolledBack', at: iso(clock()), detail: options.reason });
+    // Tagged with the rollout it ended, as the rollout's own outcome would have been.
+    const detail = superseded ? rolloutDetail(superseded, options.reason) : options.reason;
+    await store.appendReleaseHistory({ environment, ...from, event: 'rolledBack', at: iso(clock()), detail });
     await store.appendReleaseHistory({ environment, ...to, event: 'restored', at: iso(clock()), detail: `rollback from ${from.releaseDigest}` });
-    await target.stop(current);
+    if (current) await target.stop(current);
     await audit('deploy.rollback.done', [from.releaseDigest, to.releaseDigest], {
       from,
       to,

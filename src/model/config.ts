@@ -95,6 +95,11 @@ export interface DeployConfig {
   readonly commands?: CommandTargetConfig;
   /** The release cannot be undone (e.g. it migrates data): a failed rollout freezes instead of rolling back. */
   readonly rollbackUnsafe: boolean;
+  /**
+   * Seconds a rollout controller's lease lasts without renewal (default 60): how long a
+   * controller that died blocks `cairn deploy --resume`. Present only when configured.
+   */
+  readonly leaseSeconds?: number;
 }
 
 export const DEFAULT_STRATEGY: DeployStrategy = {
@@ -168,7 +173,17 @@ export function deployConfigFromJSON(raw: unknown): DeployConfig {
 const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_.]{0,63}$/;
 
 function deployConfig(f: Fields, raw: unknown): DeployConfig | undefined {
-  const d = f.object(raw, 'deploy', ['target', 'start', 'health', 'environments', 'healthTimeoutSeconds', 'strategy', 'commands', 'rollbackUnsafe']);
+  const d = f.object(raw, 'deploy', [
+    'target',
+    'start',
+    'health',
+    'environments',
+    'healthTimeoutSeconds',
+    'strategy',
+    'commands',
+    'rollbackUnsafe',
+    'leaseSeconds',
+  ]);
   if (!d) return undefined;
   const target = f.string(d.target, 'deploy.target');
   if (target !== undefined && target !== 'local' && target !== 'command')
@@ -197,6 +212,8 @@ function deployConfig(f: Fields, raw: unknown): DeployConfig | undefined {
     else commands = commandsConfig(f, d.commands);
   } else if (d.commands !== undefined) f.report('deploy.commands', 'UNSUPPORTED', 'only the command target runs scripts');
   const rollbackUnsafe = d.rollbackUnsafe === undefined ? false : f.boolean(d.rollbackUnsafe, 'deploy.rollbackUnsafe');
+  const leaseSeconds = d.leaseSeconds === undefined ? undefined : f.integer(d.leaseSeconds, 'deploy.leaseSeconds', 2, 3600);
+  if (d.leaseSeconds !== undefined && leaseSeconds === undefined) return undefined;
   if (
     (target === 'local' || (target === 'command' && commands)) &&
     start !== undefined &&
@@ -205,7 +222,17 @@ function deployConfig(f: Fields, raw: unknown): DeployConfig | undefined {
     strategy &&
     rollbackUnsafe !== undefined
   ) {
-    return { target, start, health, environments, healthTimeoutSeconds: timeout, strategy, ...(commands ? { commands } : {}), rollbackUnsafe };
+    return {
+      target,
+      start,
+      health,
+      environments,
+      healthTimeoutSeconds: timeout,
+      strategy,
+      ...(commands ? { commands } : {}),
+      rollbackUnsafe,
+      ...(leaseSeconds !== undefined ? { leaseSeconds } : {}),
+    };
   }
   return undefined;
 }
