@@ -292,6 +292,36 @@ describe('deployRelease', () => {
     }
   });
 
+  it('keeps its lease alive while a gate slower than the lease thinks, so no other controller can take the environment', async () => {
+    const parts = await setup(null);
+    const load = traffic(parts.proxy.url);
+    const takeovers: (number | null)[] = [];
+    try {
+      const outcome = await deployRelease({
+        ...options('slowgate', parts, [], []),
+        leaseMs: 150,
+        gateTimeoutMs: 5_000,
+        gate: async (step) => {
+          if (step === 1) {
+            // Three lease lengths of thinking; another controller tries to take over on the way.
+            for (let i = 0; i < 3; i++) {
+              await new Promise((resolve) => setTimeout(resolve, 150));
+              const now = Date.now();
+              const other = await store.acquireLease('deploy/slowgate', 'intruder', new Date(now).toISOString(), new Date(now + 1000).toISOString());
+              takeovers.push(other?.epoch ?? null);
+            }
+          }
+          return { allow: true, decisionId: `ok-${step}` };
+        },
+      });
+      assert.deepEqual(takeovers, [null, null, null], 'the lease never lapsed while the gate thought');
+      assert.equal(outcome.phase, 'Promoted');
+    } finally {
+      await load.stop();
+      await parts.proxy.close();
+    }
+  });
+
   it('holds, changing nothing further, when the canary gets no traffic to measure', async () => {
     const parts = await setup(null);
     try {

@@ -510,10 +510,15 @@ async function drive(run: Run, start: () => Promise<Transition>): Promise<Deploy
         // A gate that never answers must not stall the rollout: after the gate deadline the machine's own outcome (roll back) applies.
         const waited = Math.max(0, (state.deadline ?? clock()) - clock());
         const timer = new AbortController();
+        // A slow gate must not outlive the lease: it is kept alive while the gate thinks (a lost lease shows at the next write).
+        const keepAlive = setInterval(() => void renew().catch(() => {}), Math.max(10, Math.floor(leaseMs / 3)));
         const answer = await Promise.race([
           effects.gate(command.step, command.weight),
           sleep(waited, null, { signal: timer.signal }).catch(() => null),
-        ]).finally(() => timer.abort());
+        ]).finally(() => {
+          clearInterval(keepAlive);
+          timer.abort();
+        });
         if (answer === null) return null;
         return { type: 'gateAnswered', step: command.step, allow: answer.allow, decisionId: answer.decisionId };
       }
