@@ -337,12 +337,7 @@ export function recordsRollout(detail: string, rolloutId: string): boolean {
   return detail.startsWith(rolloutDetail(rolloutId, ''));
 }
 
-/** The environment's stored rollout when it stopped before a final phase (its controller died), else null. */
-export async function unfinishedRollout(store: Store, environment: string): Promise<StoredRollout | null> {
-  const record = await store.getRollout(environment);
-  return record ? unfinishedFrom(environment, record.body) : null;
-}
-
+/** The stored rollout when it stopped before a final phase (its controller died), else null. */
 function unfinishedFrom(environment: string, body: string): StoredRollout | null {
   const phase = storedPhase(body);
   if (phase === null || FINAL_PHASES.includes(phase as Phase)) return null;
@@ -350,14 +345,33 @@ function unfinishedFrom(environment: string, body: string): StoredRollout | null
 }
 
 /**
- * Ends the environment's unfinished stored rollout as RolledBack, under `lease` (which the
- * caller holds at a newer epoch than the rollout's controller): what a manual rollback does, so
- * the superseded rollout can neither be resumed nor block the next one. Returns the rollout id
- * it ended, or null when there was none unfinished.
+ * The environment's stored rollout when it left its new release running beside the previous
+ * one with nobody deciding: unfinished (its controller died), or held or frozen with a previous
+ * release. What `cairn rollback` undoes first. Null otherwise.
+ */
+export async function undecidedRollout(store: Store, environment: string): Promise<StoredRollout | null> {
+  const record = await store.getRollout(environment);
+  return record ? undecidedFrom(environment, record.body) : null;
+}
+
+function undecidedFrom(environment: string, body: string): StoredRollout | null {
+  const phase = storedPhase(body);
+  if (phase === 'Held' || phase === 'Frozen') {
+    const stored = storedRolloutFromJSON(environment, body);
+    return stored.previous !== null ? stored : null;
+  }
+  return unfinishedFrom(environment, body);
+}
+
+/**
+ * Ends the environment's undecided stored rollout ({@link undecidedRollout}) as RolledBack,
+ * under `lease` (which the caller holds at a newer epoch than the rollout's controller): what a
+ * manual rollback does, so the superseded rollout can neither be resumed nor block the next one.
+ * Returns the rollout id it ended, or null when there was none.
  */
 export async function endSupersededRollout(store: Store, environment: string, lease: Lease, reason: string, now: number): Promise<string | null> {
   const record = await store.getRollout(environment);
-  const stored = record ? unfinishedFrom(environment, record.body) : null;
+  const stored = record ? undecidedFrom(environment, record.body) : null;
   if (!record || !stored) return null;
   const state: RolloutState = { ...stored.state, phase: 'RolledBack', op: null, deadline: null, epoch: lease.epoch, reason };
   const body: StoredRollout = { ...stored, state, report: { ...stored.report, rolledBackAt: now } };

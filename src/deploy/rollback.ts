@@ -4,7 +4,7 @@ import { type DeployConfig, deployConfigFromJSON } from '../model/config.js';
 import { type Release, releaseFromJSON } from '../model/release.js';
 import type { Deployment } from '../model/release.js';
 import type { BlobStore, ReleaseHistoryEntry, Store } from '../store/port.js';
-import { endSupersededRollout, rolloutDetail, unfinishedRollout } from './controller.js';
+import { endSupersededRollout, rolloutDetail, undecidedRollout } from './controller.js';
 import { DeployError } from './errors.js';
 import type { DeployTarget } from './target.js';
 
@@ -82,18 +82,19 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
   const clock = options.clock ?? Date.now;
   const leaseMs = options.leaseMs ?? 60_000;
   const progress = options.onProgress ?? (() => {});
-  // A rollout its controller left unfinished is what gets rolled back: its new release, back to the one it was replacing.
-  const unfinished = await unfinishedRollout(store, environment);
+  // A rollout left undecided (its controller died, or it held or froze) is what gets rolled back:
+  // its new release, back to the one it was replacing.
+  const undecided = await undecidedRollout(store, environment);
   let current: Deployment | null;
   let fromDigest: Digest;
-  if (unfinished) {
-    if (!unfinished.previous) {
+  if (undecided) {
+    if (!undecided.previous) {
       throw new DeployError(
         'DEPLOY_NOTHING_TO_ROLL_BACK',
-        `the unfinished rollout ${unfinished.rolloutId} is the first deployment of ${environment}: there is nothing to roll back to (continue it with \`cairn deploy --resume --env ${environment}\`)`,
+        `the unfinished rollout ${undecided.rolloutId} is the first deployment of ${environment}: there is nothing to roll back to (continue it with \`cairn deploy --resume --env ${environment}\`)`,
       );
     }
-    fromDigest = unfinished.next.releaseDigest;
+    fromDigest = undecided.next.releaseDigest;
     const nextRelease = await loadRelease(blobs, fromDigest);
     // Null when the process died with its controller: then there is nothing of it to stop.
     current = await options.targetFor(await loadDeployConfig(blobs, nextRelease.configDigest)).running(environment, fromDigest);
@@ -125,7 +126,7 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
   }
 
   const previousDigest =
-    unfinished?.previous?.releaseDigest ?? previousGoodRelease(await store.listReleaseHistory(environment, 1000), fromDigest)?.releaseDigest;
+    undecided?.previous?.releaseDigest ?? previousGoodRelease(await store.listReleaseHistory(environment, 1000), fromDigest)?.releaseDigest;
   if (!previousDigest) throw new DeployError('DEPLOY_NO_PREVIOUS_RELEASE', `${environment} has no earlier release that ran all traffic to roll back to`);
   const release = await loadRelease(blobs, previousDigest);
   if (release.environment !== environment) {
@@ -146,13 +147,13 @@ export async function rollbackEnvironment(options: RollbackOptions): Promise<Rol
     const opId = `${environment}/rollback/${from.releaseDigest.slice(7, 19)}-to-${to.releaseDigest.slice(7, 19)}/e${lease.epoch}`;
     await store.putOperation({ id: opId, environment, epoch: lease.epoch, body: JSON.stringify({ kind: 'rollback', from, to, weight: 100 }) });
     await audit('deploy.rollback.start', [from.releaseDigest, to.releaseDigest], { from, to, opId, reason: options.reason, trigger: 'manual' });
-    // A rollout its controller left unfinished is over now: it can no longer be resumed or block the next.
+    // A rollout left undecided is over now: it can no longer be resumed or block the next.
     const superseded = await endSupersededRollout(store, environment, lease, `superseded by rollback operation ${opId}: ${options.reason}`, clock());
-    if (superseded) progress(`ended the unfinished rollout ${superseded}`);
+    if (superseded) progress(`ended the undecided rollout ${superseded}`);
     progress(`starting ${to.releaseDigest} beside ${from.releaseDigest}`);
-    // Still running when the rollback ends an unfinished rollout; started again from its bundle otherwise.
+    // Still running when the rollback ends an undecided rollout; started again from its bundle otherwise.
     const started =
-      (unfinished ? await target.running(environment, to.releaseDigest) : null) ??
+      (undecided ? await target.running(environment, to.releaseDigest) : null) ??
       (await target.start({ release, releaseDigest: to.releaseDigest, artifact, config, opId: `${opId}/start` }));
     const traffic = await target.traffic(environment, current, started);
     // The lease epoch is above every epoch a rollout fenced its operations with, so the target takes this order.

@@ -269,3 +269,46 @@ describe('cairn rollback ends a rollout whose controller was killed', () => {
     assert.equal(runEnd(again).error?.code, 'DEPLOY_PINNED', again.stdout);
   });
 });
+
+describe('cairn rollback abandons a held canary', () => {
+  const repo = scratch();
+  const state = scratch();
+
+  after(async () => {
+    await cli(['stop', '--state', state]);
+  });
+
+  it('a canary held at 50% (nothing to measure) goes back to v1 on rollback, not to the release before v1', async () => {
+    // No traffic reaches the canary, so its step cannot be measured and the rollout holds with both releases running.
+    const heldYaml = CANARY_YAML.replace('pauseSeconds: 4 }', 'pauseSeconds: 1 }');
+    commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': heldYaml }, 1_700_000_000, 'v1');
+    const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    const v1 = runEnd(first);
+    const endpoint = v1.deployments[0]?.endpoint ?? '';
+    writeTree(repo, { 'server.mjs': `${TINY_PROJECT['server.mjs'] as string}// v2\n` });
+    gitIn(repo, ['add', '-A']);
+    gitIn(repo, ['commit', '-q', '-m', 'v2'], 1_700_000_100);
+    const second = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    assert.equal(runEnd(second).outcome, 'failed', second.stdout + second.stderr);
+    assert.notEqual(second.code, 0);
+    const held = await storedRollout(state);
+    assert.equal(held?.phase, 'Held');
+    assert.equal(held?.weight, 50);
+    const plan = await cli(['deploy', '--dry-run', repo, '--env', 'dev', '--state', state]);
+    assert.match(plan.stdout, /held at 50%: both releases still run; `cairn rollback --env dev` abandons it/);
+
+    const result = await cli(['rollback', '--env', 'dev', '--reason', 'held too long', '--state', state, '--json']);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const event = result.events().find((e) => e.type === 'rollback') as {
+      to: { artifactDigest: string };
+      from: { artifactDigest: string; releaseDigest: string };
+    };
+    assert.equal(event.to.artifactDigest, v1.artifact.digest);
+    assert.notEqual(event.from.artifactDigest, v1.artifact.digest);
+    for (let i = 0; i < 20; i++) assert.equal(await versionAt(endpoint), v1.artifact.digest);
+    assert.deepEqual(Object.keys(routerState(state).upstreams), [v1.deployments[0]?.releaseDigest], 'v2 left the router');
+    assert.deepEqual(livePids(state, event.from.releaseDigest), [], 'v2 stopped');
+    assert.equal((await storedRollout(state))?.phase, 'RolledBack');
+  });
+});

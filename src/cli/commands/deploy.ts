@@ -93,7 +93,7 @@ async function environmentNow(stateDir: string, environment: string): Promise<{ 
   const state = await openState(stateDir);
   try {
     // Loaded on use: a plan without a state needs neither.
-    const [{ unfinishedRollout }, { loadRelease }] = await Promise.all([import('../../deploy/controller.js'), import('../../deploy/rollback.js')]);
+    const [{ undecidedRollout }, { loadRelease }] = await Promise.all([import('../../deploy/controller.js'), import('../../deploy/rollback.js')]);
     const notes: string[] = [];
     const deployment = await state.store.getDeployment(environment);
     let previous: ReleaseRef | null = null;
@@ -103,11 +103,17 @@ async function environmentNow(stateDir: string, environment: string): Promise<{ 
     }
     const pin = await state.store.getPin(environment);
     if (pin) notes.push(`pinned since ${pin.pinnedAt} (${pin.reason}): artifact ${pin.blockedDigest} is refused without --allow-pinned`);
-    const unfinished = await unfinishedRollout(state.store, environment);
-    if (unfinished)
+    const undecided = await undecidedRollout(state.store, environment);
+    const phase = undecided?.state.phase;
+    if (undecided && (phase === 'Held' || phase === 'Frozen')) {
       notes.push(
-        `rollout ${unfinished.rolloutId} stopped in ${unfinished.state.phase}: \`cairn deploy --resume --env ${environment}\` (or \`cairn rollback\`) before a new rollout`,
+        `rollout ${undecided.rolloutId} ${phase === 'Held' ? 'held' : 'froze'} at ${undecided.state.weight}%: both releases still run; \`cairn rollback --env ${environment}\` abandons it`,
       );
+    } else if (undecided) {
+      notes.push(
+        `rollout ${undecided.rolloutId} stopped in ${phase}: \`cairn deploy --resume --env ${environment}\` (or \`cairn rollback\`) before a new rollout`,
+      );
+    }
     return { previous, notes, state: true };
   } finally {
     await state.close();
