@@ -489,14 +489,14 @@ class RouterTraffic implements TrafficTarget {
   }
 }
 
+/**
+ * Signals the process group a service leads (it was started detached). Never the bare pid: once
+ * the group is gone the number may belong to another process.
+ */
 function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
   try {
     process.kill(-pid, signal);
   } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
+    // the group is gone
   }
 }

@@ -564,6 +564,8 @@ export class RouterClient {
     /** The router process. */
     readonly pid: number,
     private readonly timeoutMs = 5000,
+    /** The router's log, whose tail goes into the error when the router does not answer. */
+    private readonly logFile?: string,
   ) {}
 
   static fromState(state: RouterState, timeoutMs?: number): RouterClient {
@@ -642,16 +644,30 @@ export class RouterClient {
   }
 
   private async exchange(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    let response: Response;
-    try {
-      response = await fetch(`${this.adminUrl}${route}`, {
+    const send = (): Promise<Response> =>
+      fetch(`${this.adminUrl}${route}`, {
         method,
         headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
+    let response: Response;
+    try {
+      response = await send().catch(async (error: unknown) => {
+        // A connection that failed before any answer (a kept-alive socket closed under it) is
+        // sent once more: every admin request is idempotent (an apply by its operation id).
+        // A timeout is not retried: the router may be busy applying it.
+        if ((error as Error).name === 'TimeoutError' || !alive(this.pid)) throw error;
+        await sleep(100);
+        return send();
+      });
     } catch (cause) {
-      throw new DeployError('DEPLOY_ROUTER_UNAVAILABLE', `the router at ${this.adminUrl} did not answer ${method} ${route}`, { cause });
+      const state = alive(this.pid) ? `router process ${this.pid} is alive` : `router process ${this.pid} is gone`;
+      const why = cause instanceof Error ? `${cause.message}${cause.cause instanceof Error ? `: ${cause.cause.message}` : ''}` : String(cause);
+      const tail = this.logFile === undefined ? '' : `\n${await logTail(this.logFile)}`;
+      throw new DeployError('DEPLOY_ROUTER_UNAVAILABLE', `the router at ${this.adminUrl} did not answer ${method} ${route} (${why}; ${state})${tail}`, {
+        cause,
+      });
     }
     try {
       return { status: response.status, body: await response.json() };
@@ -722,7 +738,7 @@ export async function connectRouter(root: string, environment: string): Promise<
   const probe = RouterClient.fromState(state, 2000);
   try {
     const view = await probe.state();
-    return new RouterClient(probe.adminUrl, state.token, view.proxyUrl, state.pid);
+    return new RouterClient(probe.adminUrl, state.token, view.proxyUrl, state.pid, undefined, path.join(dir, ROUTER_LOG_FILE));
   } catch {
     return null;
   }
@@ -816,7 +832,7 @@ export async function ensureRouter(root: string, environment: string, options: E
       if (state?.pid === pid) {
         const client = RouterClient.fromState(state, 2000);
         const view = await client.state().catch(() => null);
-        if (view) return new RouterClient(client.adminUrl, state.token, view.proxyUrl, pid);
+        if (view) return new RouterClient(client.adminUrl, state.token, view.proxyUrl, pid, undefined, logFile);
       }
       await sleep(25);
     }
