@@ -11,6 +11,7 @@ import {
   resumeRollout,
   rolloutDetail,
   storedRolloutFromJSON,
+  undecidedRollout,
 } from '../deploy/controller.js';
 import { isFinal } from '../deploy/machine.js';
 import { DeployError } from '../deploy/errors.js';
@@ -111,6 +112,11 @@ export async function deliverRelease(options: DeliverOptions): Promise<DeliverOu
     };
   }
 
+  // A held or frozen canary still running beside the previous release is superseded by this
+  // rollout: it gets no traffic from the first step on, and its process stops once this ends.
+  const undecided = await undecidedRollout(store, environment);
+  const superseded = undecided ? await target.running(environment, undecided.next.releaseDigest) : null;
+
   const plan = planRollout({ release, releaseDigest, previous: previous?.ref ?? null, capabilities: target.capabilities, strategy: config.strategy });
   progress(
     `plan ${planDigest(plan).slice(0, 19)}…: ${plan.kind} ${plan.steps.map((s) => `${s.weight}%/${s.pauseSeconds}s`).join(' → ')}${plan.notes.length ? ` (${plan.notes.join('; ')})` : ''}`,
@@ -147,7 +153,12 @@ export async function deliverRelease(options: DeliverOptions): Promise<DeliverOu
     throw error;
   }
   await load?.stop();
-  return settle({ state, target, environment, release, releaseDigest, plan, rollout, previous: previous?.deployment ?? null, next, endpoint });
+  const outcome = await settle({ state, target, environment, release, releaseDigest, plan, rollout, previous: previous?.deployment ?? null, next, endpoint });
+  if (superseded && superseded.handle !== next.handle && superseded.handle !== previous?.deployment.handle) {
+    if (await target.stop(superseded))
+      progress(`stopped ${superseded.releaseDigest.slice(0, 19)}…, left running by the ${undecided?.state.phase} rollout ${undecided?.rolloutId}`);
+  }
+  return outcome;
 }
 
 /** Whether the outcome of rollout `rolloutId` is already in the environment's release history. */

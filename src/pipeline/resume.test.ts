@@ -270,6 +270,25 @@ describe('cairn rollback ends a rollout whose controller was killed', () => {
   });
 });
 
+/** Deploys v1, then v2 as a canary that holds at 50%: no traffic reaches it, so its step cannot be measured. */
+async function heldCanary(repo: string, state: string): Promise<{ v1: RunEnd; endpoint: string }> {
+  const heldYaml = CANARY_YAML.replace('pauseSeconds: 4 }', 'pauseSeconds: 1 }');
+  commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': heldYaml }, 1_700_000_000, 'v1');
+  const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const v1 = runEnd(first);
+  writeTree(repo, { 'server.mjs': `${TINY_PROJECT['server.mjs'] as string}// v2\n` });
+  gitIn(repo, ['add', '-A']);
+  gitIn(repo, ['commit', '-q', '-m', 'v2'], 1_700_000_100);
+  const second = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+  assert.equal(runEnd(second).outcome, 'failed', second.stdout + second.stderr);
+  assert.notEqual(second.code, 0);
+  const held = await storedRollout(state);
+  assert.equal(held?.phase, 'Held');
+  assert.equal(held?.weight, 50);
+  return { v1, endpoint: v1.deployments[0]?.endpoint ?? '' };
+}
+
 describe('cairn rollback abandons a held canary', () => {
   const repo = scratch();
   const state = scratch();
@@ -279,22 +298,7 @@ describe('cairn rollback abandons a held canary', () => {
   });
 
   it('a canary held at 50% (nothing to measure) goes back to v1 on rollback, not to the release before v1', async () => {
-    // No traffic reaches the canary, so its step cannot be measured and the rollout holds with both releases running.
-    const heldYaml = CANARY_YAML.replace('pauseSeconds: 4 }', 'pauseSeconds: 1 }');
-    commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': heldYaml }, 1_700_000_000, 'v1');
-    const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
-    assert.equal(first.code, 0, first.stdout + first.stderr);
-    const v1 = runEnd(first);
-    const endpoint = v1.deployments[0]?.endpoint ?? '';
-    writeTree(repo, { 'server.mjs': `${TINY_PROJECT['server.mjs'] as string}// v2\n` });
-    gitIn(repo, ['add', '-A']);
-    gitIn(repo, ['commit', '-q', '-m', 'v2'], 1_700_000_100);
-    const second = await cli(['run', repo, '--state', state, '--json', ...OSV]);
-    assert.equal(runEnd(second).outcome, 'failed', second.stdout + second.stderr);
-    assert.notEqual(second.code, 0);
-    const held = await storedRollout(state);
-    assert.equal(held?.phase, 'Held');
-    assert.equal(held?.weight, 50);
+    const { v1, endpoint } = await heldCanary(repo, state);
     const plan = await cli(['deploy', '--dry-run', repo, '--env', 'dev', '--state', state]);
     assert.match(plan.stdout, /held at 50%: both releases still run; `cairn rollback --env dev` abandons it/);
 
@@ -310,5 +314,35 @@ describe('cairn rollback abandons a held canary', () => {
     assert.deepEqual(Object.keys(routerState(state).upstreams), [v1.deployments[0]?.releaseDigest], 'v2 left the router');
     assert.deepEqual(livePids(state, event.from.releaseDigest), [], 'v2 stopped');
     assert.equal((await storedRollout(state))?.phase, 'RolledBack');
+  });
+});
+
+describe('a new run supersedes a held canary', () => {
+  const repo = scratch();
+  const state = scratch();
+
+  after(async () => {
+    await cli(['stop', '--state', state]);
+  });
+
+  it('rolls v3 out against v1 and stops the held v2, which never takes traffic again', async () => {
+    const { v1, endpoint } = await heldCanary(repo, state);
+    const heldRelease = Object.keys(routerState(state).upstreams).find((d) => d !== v1.deployments[0]?.releaseDigest) ?? '';
+    assert.equal(livePids(state, heldRelease).length, 1, 'the held v2 runs');
+    // v3 promotes: its last step is not observed, and its first gets the traffic it needs from the loop below.
+    writeTree(repo, {
+      'server.mjs': `${TINY_PROJECT['server.mjs'] as string}// v3\n`,
+      'cairn.yaml': CANARY_YAML.replace('pauseSeconds: 4 }', 'pauseSeconds: 2 }'),
+    });
+    gitIn(repo, ['add', '-A']);
+    gitIn(repo, ['commit', '-q', '-m', 'v3'], 1_700_000_200);
+    const load = drive(endpoint);
+    const third = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    await load.stop();
+    assert.equal(third.code, 0, third.stdout + third.stderr);
+    const v3 = runEnd(third);
+    for (let i = 0; i < 10; i++) assert.equal(await versionAt(endpoint), v3.artifact.digest);
+    assert.deepEqual(livePids(state, heldRelease), [], 'the held v2 stopped');
+    assert.deepEqual(Object.keys(routerState(state).upstreams), [v3.deployments[0]?.releaseDigest], 'only v3 is routed');
   });
 });
