@@ -311,11 +311,7 @@ export async function resumeRollout(options: ResumeRolloutOptions): Promise<Depl
   if (!record) throw new DeployError('DEPLOY_NO_ROLLOUT', `${environment} has no stored rollout to resume`);
   const stored = storedRolloutFromJSON(environment, record.body);
   if (isFinal(stored.state.phase)) return outcomeOf(stored, stored.state, { ...stored.report, alerts: [...stored.report.alerts] });
-  // A live lease may belong to a controller that is still running, this holder's included.
-  const live = await store.getLease(leaseName(environment));
-  if (live && clock() < Date.parse(live.expiresAt)) {
-    throw new DeployError('DEPLOY_LEASE_HELD', `the rollout of ${environment} is still leased to ${live.holder} until ${live.expiresAt}`);
-  }
+  await refuseLiveLease(store, environment, clock());
   const held = await store.acquireLease(leaseName(environment), options.holder, iso(clock()), iso(clock() + leaseMs));
   if (!held) throw new DeployError('DEPLOY_LEASE_HELD', `another controller took the lease on ${environment}`);
   const { format: _format, state, report, ...rollout } = stored;
@@ -325,6 +321,14 @@ export async function resumeRollout(options: ResumeRolloutOptions): Promise<Depl
     await options.audit('deploy.resume', subjectsOf(rollout), sha256Digest(payload), payload);
     return transition(rollout.config, state, { type: 'resumed', epoch: held.epoch }, clock());
   });
+}
+
+/** Throws DEPLOY_LEASE_HELD while the environment's rollout lease is live: it may belong to a controller that still runs, this holder's included. */
+export async function refuseLiveLease(store: Store, environment: string, now: number): Promise<void> {
+  const live = await store.getLease(leaseName(environment));
+  if (live && now < Date.parse(live.expiresAt)) {
+    throw new DeployError('DEPLOY_LEASE_HELD', `the rollout of ${environment} is still leased to ${live.holder} until ${live.expiresAt}`);
+  }
 }
 
 /** A release-history detail naming the rollout it records the outcome of (how a resumed rollout knows it was recorded). */

@@ -6,6 +6,7 @@ import {
   deployRelease,
   type GateAnswer,
   recordsRollout,
+  refuseLiveLease,
   refusePinned,
   refuseUnfinished,
   resumeRollout,
@@ -280,6 +281,8 @@ export async function resumeDelivery(options: ResumeDeliveryOptions): Promise<Re
       foundPhase,
     };
   }
+  // Before anything starts: a controller that still holds the lease may still be running.
+  await refuseLiveLease(store, environment, Date.now());
   const ensure = async (ref: ReleaseRef, which: string): Promise<Deployment> => {
     const found = await target.running(environment, ref.releaseDigest);
     if (found) return found;

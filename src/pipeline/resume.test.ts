@@ -32,11 +32,12 @@ async function versionAt(endpoint: string): Promise<string | null> {
   return body.digest ?? null;
 }
 
-/** Sends requests to `endpoint` back to back until stopped: the traffic a canary is judged on. */
-function drive(endpoint: string): { stop(): Promise<number> } {
+/** Sends requests to `endpoint` back to back, once `ready()` holds, until stopped: the traffic a canary is judged on. */
+function drive(endpoint: string, ready: () => boolean = () => true): { stop(): Promise<number> } {
   let running = true;
   let sent = 0;
   const loop = (async () => {
+    while (running && !ready()) await sleep(10);
     while (running) {
       await fetch(endpoint)
         .then((r) => r.arrayBuffer())
@@ -175,13 +176,46 @@ describe('cairn deploy --resume: a rollout whose controller was killed mid-canar
     assert.match(both.stderr, /CLI_BAD_OPTION/);
   });
 
-  it('continues the stored rollout under a new epoch to promotion: each operation applied once, v2 on all traffic, v1 stopped, audited', async () => {
+  it('refuses while another controller holds the lease, starting nothing (not even the canary process that died)', async () => {
+    await leaseExpired(state);
+    // The canary's process dies too (as on a lost machine): resuming must not start it while the lease is held.
+    const canary = Object.keys(routerState(state).upstreams).find((d) => d !== crash.v1.deployments[0]?.releaseDigest) ?? '';
+    for (const pid of livePids(state, canary)) process.kill(-pid, 'SIGKILL');
+    for (let i = 0; i < 50 && livePids(state, canary).length > 0; i++) await sleep(20);
+    assert.deepEqual(livePids(state, canary), []);
+    const opened = await openState(state);
+    const now = Date.now();
+    const lease = await opened.store.acquireLease('deploy/dev', 'another-controller', new Date(now).toISOString(), new Date(now + 60_000).toISOString());
+    try {
+      assert.ok(lease);
+      const before = readdirSync(path.join(state, 'runtime', 'dev')).sort();
+      const refused = await cli(['deploy', '--resume', '--env', 'dev', '--state', state, '--json']);
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.match(refused.stdout + refused.stderr, /DEPLOY_LEASE_HELD.*another-controller/);
+      assert.deepEqual(readdirSync(path.join(state, 'runtime', 'dev')).sort(), before, 'no release folder was added');
+    } finally {
+      if (lease) await opened.store.releaseLease(lease);
+      await opened.close();
+    }
+  });
+
+  it('continues the stored rollout under a new epoch to promotion: the canary restarted, each operation applied once, v2 on all traffic, v1 stopped, audited', async () => {
     await leaseExpired(state);
     const appliedBefore = routerState(state).applied;
-    const load = drive(crash.endpoint);
+    const canary = Object.keys(routerState(state).upstreams).find((d) => d !== crash.v1.deployments[0]?.releaseDigest) ?? '';
+    const deadUrl = routerState(state).upstreams[canary];
+    // Traffic starts once the canary answers again: requests to the dead one would count as its errors (and roll it back).
+    const load = drive(crash.endpoint, () => {
+      try {
+        return routerState(state).upstreams[canary] !== deadUrl;
+      } catch {
+        return false;
+      }
+    });
     const resumed = await cli(['deploy', '--resume', '--env', 'dev', '--state', state, '--json']);
     await load.stop();
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+    assert.match(resumed.stdout + resumed.stderr, /no longer runs: starting it again/, 'the dead canary was started again from its bundle');
     const event = resumed.events().find((e) => e.type === 'resume') as {
       resumed: boolean;
       foundPhase: string;

@@ -29,7 +29,11 @@ async function resume(context: CommandContext): Promise<number> {
     const actor = actorFrom(context.io, stringOption(context, 'purpose') ?? `resume the rollout of ${environment}`);
     // Loaded on use: the targets and the controller are needed by no other light command.
     const { resumeInState } = await import('../../pipeline/resume.js');
-    const outcome = await resumeInState(state, environment, actor, (message) => context.out.progress(message));
+    const outcome = await resumeInState(state, environment, actor, (message) => {
+      // On stderr for people; a progress event in the NDJSON stream with --json.
+      context.out.progress(message);
+      context.out.event('progress', { message });
+    });
     const steps = outcome.plan.steps.map((s) => `${s.weight}%`).join('→');
     context.out.line(
       outcome.resumed

@@ -15,7 +15,11 @@ async function run(context: CommandContext): Promise<number> {
     const actor = actorFrom(context.io, stringOption(context, 'purpose') ?? reason);
     // Loaded on use: the targets and the controller are needed by no other light command.
     const { rollbackInState } = await import('../../pipeline/rollback.js');
-    const outcome = await rollbackInState(state, environment, actor, reason, (message) => context.out.progress(message));
+    const outcome = await rollbackInState(state, environment, actor, reason, (message) => {
+      // On stderr for people; a progress event in the NDJSON stream with --json.
+      context.out.progress(message);
+      context.out.event('progress', { message });
+    });
     if (outcome.outcome === 'frozen') {
       context.out.line(`${environment} FROZEN: ${outcome.reason}; nothing changed at the target`);
       context.out.event('rollback', { ...outcome });
