@@ -327,7 +327,8 @@ function runScript(script: CommandScript, text: string, cwd: string, env: Readon
     let stderr = Buffer.alloc(0);
     let settled = false;
     const killGroup = (): void => {
-      if (child.pid === undefined) return;
+      // Once the script has exited (and was reaped) its number may be another process's group.
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {

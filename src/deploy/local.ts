@@ -89,16 +89,10 @@ export async function groupListensOn(pid: number, port: number): Promise<boolean
   if (inodes === null) return null;
   if (inodes.size === 0) return false;
   const wanted = new Set([...inodes].map((inode) => `socket:[${inode}]`));
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  for (const entry of entries) {
-    if (!/^[0-9]{1,10}$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    // Fields after the command name, which is in parentheses and may hold spaces: state, ppid, pgrp.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(entry) !== pid && rest[2] !== String(pid)) continue;
-    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+  for (const member of new Set([pid, ...(await groupMembers(pid))])) {
+    const fds = await readdir(`/proc/${member}/fd`).catch(() => [] as string[]);
     for (const fd of fds) {
-      const link = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '');
+      const link = await readlink(`/proc/${member}/fd/${fd}`).catch(() => '');
       if (wanted.has(link)) return true;
     }
   }
@@ -229,7 +223,7 @@ export class LocalTarget implements DeployTarget {
           await writeAtomic(recordFile, `${JSON.stringify({ opId: request.opId, releaseDigest: request.releaseDigest, deployment }, null, 2)}\n`);
           await router.putUpstream(request.releaseDigest, deployment.endpoint);
         } catch (error) {
-          if (deployment.pid !== null) killGroup(deployment.pid, 'SIGKILL');
+          if (deployment.pid !== null && deployment.handle !== null) await signalDeployment(deployment.pid, deployment.handle, 'SIGKILL');
           await unlink(recordFile).catch(() => {});
           throw error;
         }
@@ -299,14 +293,14 @@ export class LocalTarget implements DeployTarget {
       (await this.startedHere(deployment)) &&
       (await ownsProcess(deployment.pid, deployment.handle))
     ) {
-      killGroup(deployment.pid);
+      await signalDeployment(deployment.pid, deployment.handle);
       stopped = true;
       let gone = false;
       for (let i = 0; i < 50 && !gone; i++) {
         gone = !(await ownsProcess(deployment.pid, deployment.handle));
         if (!gone) await sleep(50);
       }
-      if (!gone) killGroup(deployment.pid, 'SIGKILL');
+      if (!gone) await signalDeployment(deployment.pid, deployment.handle, 'SIGKILL');
     }
     try {
       const router = await connectRouter(this.options.root, deployment.environment);
@@ -389,7 +383,7 @@ export class LocalTarget implements DeployTarget {
     };
     await writeFile(path.join(dir, 'deployment.json'), `${JSON.stringify(deployment, null, 2)}\n`);
     if (!ok) {
-      if (pid !== null) killGroup(pid);
+      if (pid !== null) await signalDeployment(pid, token);
       const log = await readFile(path.join(dir, 'service.log'), 'utf8').catch(() => '');
       const tail = log.trimEnd().split('\n').slice(-10).join('\n');
       if (portTaken) throw new DeployError('DEPLOY_START_FAILED', `another process held the service's port on each of ${PORT_TRIES} tries\n${tail}`);
@@ -435,7 +429,7 @@ export class LocalTarget implements DeployTarget {
       if (await healthy(`${endpoint}${config.health}`)) {
         const ours = pid === null ? null : await groupListensOn(pid, port);
         if (ours === false) {
-          if (pid !== null) killGroup(pid, 'SIGKILL');
+          if (pid !== null) await signalDeployment(pid, token, 'SIGKILL');
           return { ok: false, pid, endpoint, exitCode, portTaken: true };
         }
         return { ok: true, pid, endpoint, exitCode, portTaken: false };
@@ -490,13 +484,38 @@ class RouterTraffic implements TrafficTarget {
 }
 
 /**
- * Signals the process group a service leads (it was started detached). Never the bare pid: once
- * the group is gone the number may belong to another process.
+ * Signals the process group of a service cairn started (detached, so it leads its group),
+ * proving ownership first: a pid, and a group id, can belong to another process once the
+ * service has exited and been reaped. While the leader still runs with the deployment's token
+ * the group is signalled; once it is gone, only members of the group that carry the token are.
  */
-function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is gone
+async function signalDeployment(pid: number, token: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (await ownsProcess(pid, token)) {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // the group is gone
+    }
+    return;
   }
+  for (const member of await groupMembers(pid)) {
+    if (!(await ownsProcess(member, token))) continue;
+    try {
+      process.kill(member, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Processes whose process group is `pgid` (from /proc; none where it cannot be read). */
+async function groupMembers(pgid: number): Promise<number[]> {
+  const members: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^[0-9]{1,10}$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name, which is in parentheses and may hold spaces: state, ppid, pgrp.
+    if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2] === String(pgid)) members.push(Number(entry));
+  }
+  return members;
 }

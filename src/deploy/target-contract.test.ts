@@ -130,7 +130,8 @@ switch (command) {
   case 'stop': {
     const s = state.services[env.CAIRN_ENVIRONMENT + '/' + env.CAIRN_RELEASE_DIGEST];
     if (s?.running) {
-      try { process.kill(s.pid, 'SIGTERM'); } catch {}
+      // Only while it still serves its port: a pid can belong to another process once its own has exited.
+      if (await listening(s.port)) { try { process.kill(s.pid, 'SIGTERM'); } catch {} }
       for (let i = 0; i < 250 && (await listening(s.port)); i++) await new Promise((r) => setTimeout(r, 20));
       s.running = false;
       save();
@@ -202,6 +203,14 @@ async function commandFixture(): Promise<TargetFixture> {
     async cleanup() {
       for (const s of Object.values(referenceState(dir).services)) {
         if (!s.running) continue;
+        // Only a process that is still this fixture's service: its pid may be another process's by now.
+        let cmdline = '';
+        try {
+          cmdline = readFileSync(`/proc/${s.pid}/cmdline`, 'utf8');
+        } catch {
+          continue;
+        }
+        if (!cmdline.includes(path.join(scripts, 'service.mjs'))) continue;
         try {
           process.kill(s.pid, 'SIGKILL');
         } catch {
