@@ -61,8 +61,6 @@ export interface DeliverOptions {
   readonly onProgress?: (message: string) => void;
   /** Called once the release runs beside the old one, with the environment's endpoint; the returned stop is awaited when the rollout ends (the demo drives traffic here). */
   readonly duringRollout?: (endpoint: string) => { stop(): Promise<unknown> };
-  /** Stops the controller where it is, as a crash would (tests). */
-  readonly signal?: AbortSignal;
 }
 
 export interface DeliverOutcome {
@@ -140,7 +138,6 @@ export async function deliverRelease(options: DeliverOptions): Promise<DeliverOu
       audit: options.audit,
       ...(options.override ? { override: true } : {}),
       ...(config.leaseSeconds !== undefined ? { leaseMs: config.leaseSeconds * 1000 } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
     await load?.stop();
@@ -150,7 +147,7 @@ export async function deliverRelease(options: DeliverOptions): Promise<DeliverOu
       (r) => r.weight,
       () => null,
     );
-    if (weight === 0 && !(error instanceof DeployError && error.code === 'DEPLOY_ABORTED')) await target.stop(next).catch(() => false);
+    if (weight === 0) await target.stop(next).catch(() => false);
     throw error;
   }
   await load?.stop();
