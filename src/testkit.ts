@@ -126,3 +126,37 @@ export const TINY_PROJECT: Readonly<Record<string, FileSpec>> & { 'cairn.yaml': 
     "createServer((req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(req.url === '/version' ? { digest } : { ok: true })); })\n" +
     "  .listen(Number(process.env.PORT), '127.0.0.1');\n",
 };
+
+/** `cairn run` options for the bundled advisory database (examples/advisories), so the default policy allows. */
+export const OSV_ARGS: readonly string[] = ['--osv', path.join(REPO_ROOT, 'examples/advisories')];
+
+/** The `run-end` summary of a `cairn run --json`, as far as the delivery tests read it. */
+export interface RunEnd {
+  readonly outcome: string;
+  readonly artifact: { readonly digest: string };
+  readonly deployments: readonly { readonly environment: string; readonly endpoint: string; readonly releaseDigest: string }[];
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+export function runEnd(result: CliResult): RunEnd {
+  return result.events().find((e) => e.type === 'run-end')?.summary as RunEnd;
+}
+
+/** The artifact digest the service at `endpoint` reports on `/version` (TINY_PROJECT's and the example's servers do). */
+export async function versionAt(endpoint: string): Promise<string | null> {
+  const body = (await fetch(`${endpoint}/version`).then((r) => r.json())) as { digest?: string };
+  return body.digest ?? null;
+}
+
+/**
+ * A project folder and a state folder for one suite; every service and router the state
+ * started is stopped when the suite ends. Call it in a `describe` body.
+ */
+export function useRunState(scratch: () => string): { readonly repo: string; readonly state: string } {
+  const repo = scratch();
+  const state = scratch();
+  after(async () => {
+    await cli(['stop', '--state', state]);
+  });
+  return { repo, state };
+}

@@ -1,47 +1,25 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, useScratch, writeTree } from '../testkit.js';
+import { before, describe, it } from 'node:test';
+import { cli, commitTree, gitIn, TINY_PROJECT, useScratch, writeTree, versionAt, useRunState, OSV_ARGS, runEnd, type RunEnd } from '../testkit.js';
 
 const scratch = useScratch();
-const OSV = ['--osv', path.join(REPO_ROOT, 'examples/advisories')];
-
-interface RunEnd {
-  outcome: string;
-  artifact: { digest: string };
-  deployments: { environment: string; endpoint: string; releaseDigest: string }[];
-  error: { code: string } | null;
-}
-
-function runEnd(result: Awaited<ReturnType<typeof cli>>): RunEnd {
-  return result.events().find((e) => e.type === 'run-end')?.summary as RunEnd;
-}
-
-async function versionAt(endpoint: string): Promise<string | null> {
-  const body = (await fetch(`${endpoint}/version`).then((r) => r.json())) as { digest?: string };
-  return body.digest ?? null;
-}
 
 describe('cairn rollback: replay the previous release byte for byte, pin it, audit it', () => {
-  const repo = scratch();
-  const state = scratch();
+  const { repo, state } = useRunState(scratch);
   let v1: RunEnd;
   let v2: RunEnd;
 
   before(async () => {
     commitTree(repo, TINY_PROJECT, 1_700_000_000, 'v1');
-    const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const first = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(first.code, 0, first.stdout + first.stderr);
     v1 = runEnd(first);
     writeTree(repo, { 'server.mjs': `${TINY_PROJECT['server.mjs'] as string}// v2\n` });
     gitIn(repo, ['add', '-A']);
     gitIn(repo, ['commit', '-q', '-m', 'v2'], 1_700_000_100);
-    const second = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const second = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(second.code, 0, second.stdout + second.stderr);
     v2 = runEnd(second);
-  });
-  after(async () => {
-    await cli(['stop', '--state', state]);
   });
 
   it('the second release replaced the first behind the same environment endpoint', async () => {
@@ -80,12 +58,12 @@ describe('cairn rollback: replay the previous release byte for byte, pin it, aud
   });
 
   it('the pinned artifact cannot come back without --allow-pinned', async () => {
-    const again = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const again = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(again.code, 1, again.stdout + again.stderr);
     assert.equal(runEnd(again).error?.code, 'DEPLOY_PINNED');
     const endpoint = v2.deployments[0]?.endpoint ?? '';
     assert.equal(await versionAt(endpoint), v1.artifact.digest, 'the refused run changed nothing');
-    const forced = await cli(['run', repo, '--state', state, '--json', '--allow-pinned', ...OSV]);
+    const forced = await cli(['run', repo, '--state', state, '--json', '--allow-pinned', ...OSV_ARGS]);
     assert.equal(forced.code, 0, forced.stdout + forced.stderr);
     assert.equal(await versionAt(endpoint), v2.artifact.digest);
   });
@@ -100,27 +78,22 @@ describe('cairn rollback: replay the previous release byte for byte, pin it, aud
 });
 
 describe('cairn rollback: a rollbackUnsafe release freezes instead', () => {
-  const repo = scratch();
-  const state = scratch();
+  const { repo, state } = useRunState(scratch);
 
   it('changes nothing at the target and exits 1', async () => {
     commitTree(repo, TINY_PROJECT, 1_700_000_000, 'v1');
-    assert.equal((await cli(['run', repo, '--state', state, '--json', ...OSV])).code, 0);
+    assert.equal((await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS])).code, 0);
     writeTree(repo, { 'cairn.yaml': `${TINY_PROJECT['cairn.yaml']}  rollbackUnsafe: true\n` });
     gitIn(repo, ['add', '-A']);
     gitIn(repo, ['commit', '-q', '-m', 'v2 migrates data'], 1_700_000_100);
-    const second = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const second = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(second.code, 0, second.stdout + second.stderr);
     const v2 = runEnd(second);
-    try {
-      const frozen = await cli(['rollback', '--env', 'dev', '--state', state, '--json']);
-      assert.equal(frozen.code, 1, frozen.stdout + frozen.stderr);
-      assert.equal((frozen.events().find((e) => e.type === 'rollback') as { outcome: string }).outcome, 'frozen');
-      assert.equal(await versionAt(v2.deployments[0]?.endpoint ?? ''), v2.artifact.digest);
-      const log = await cli(['audit', 'log', '--state', state, '--json', '--limit', '500']);
-      assert.ok(log.events().some((e) => e.action === 'deploy.freeze'));
-    } finally {
-      await cli(['stop', '--state', state]);
-    }
+    const frozen = await cli(['rollback', '--env', 'dev', '--state', state, '--json']);
+    assert.equal(frozen.code, 1, frozen.stdout + frozen.stderr);
+    assert.equal((frozen.events().find((e) => e.type === 'rollback') as { outcome: string }).outcome, 'frozen');
+    assert.equal(await versionAt(v2.deployments[0]?.endpoint ?? ''), v2.artifact.digest);
+    const log = await cli(['audit', 'log', '--state', state, '--json', '--limit', '500']);
+    assert.ok(log.events().some((e) => e.action === 'deploy.freeze'));
   });
 });

@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, useScratch, writeTree } from '../testkit.js';
+import { cli, commitTree, gitIn, TINY_PROJECT, useScratch, writeTree, versionAt, useRunState, OSV_ARGS, runEnd, type RunEnd } from '../testkit.js';
 import { openState } from './state.js';
 
 const scratch = useScratch();
-const OSV = ['--osv', path.join(REPO_ROOT, 'examples/advisories')];
 const MAIN = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js')).href;
 
 /** Canary 50% observed for 4 s, then 100%; a 2 s lease, so a killed controller blocks for 2 s at most. */
@@ -17,20 +16,6 @@ const CANARY_YAML = TINY_PROJECT['cairn.yaml'].replace(
   '  strategy: { steps: [{ weight: 100, pauseSeconds: 0 }] }\n',
   '  leaseSeconds: 2\n  strategy: { steps: [{ weight: 50, pauseSeconds: 4 }, { weight: 100, pauseSeconds: 0 }], requestsPerMinute: 6000 }\n',
 );
-
-interface RunEnd {
-  outcome: string;
-  artifact: { digest: string };
-  deployments: { environment: string; endpoint: string; releaseDigest: string }[];
-  error: { code: string; message: string } | null;
-}
-
-const runEnd = (result: Awaited<ReturnType<typeof cli>>): RunEnd => result.events().find((e) => e.type === 'run-end')?.summary as RunEnd;
-
-async function versionAt(endpoint: string): Promise<string | null> {
-  const body = (await fetch(`${endpoint}/version`).then((r) => r.json())) as { digest?: string };
-  return body.digest ?? null;
-}
 
 /** Sends requests to `endpoint` back to back, once `ready()` holds, until stopped: the traffic a canary is judged on. */
 function drive(endpoint: string, ready: () => boolean = () => true): { stop(): Promise<number> } {
@@ -75,7 +60,7 @@ async function storedRollout(stateDir: string): Promise<{ phase: string; weight:
  */
 async function crashedRollout(repo: string, state: string): Promise<{ v1: RunEnd; endpoint: string; rolloutId: string }> {
   commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': CANARY_YAML }, 1_700_000_000, 'v1');
-  const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+  const first = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
   assert.equal(first.code, 0, first.stdout + first.stderr);
   const v1 = runEnd(first);
   const endpoint = v1.deployments[0]?.endpoint ?? '';
@@ -83,7 +68,7 @@ async function crashedRollout(repo: string, state: string): Promise<{ v1: RunEnd
   gitIn(repo, ['add', '-A']);
   gitIn(repo, ['commit', '-q', '-m', 'v2'], 1_700_000_100);
   const script = `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });`;
-  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', script, 'run', repo, '--state', state, '--json', ...OSV], {
+  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', script, 'run', repo, '--state', state, '--json', ...OSV_ARGS], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CAIRN_ACTOR: 'tester@cairn.invalid' },
   });
@@ -141,22 +126,18 @@ function routerState(state: string): RouterFile {
 }
 
 describe('cairn deploy --resume: a rollout whose controller was killed mid-canary', () => {
-  const repo = scratch();
-  const state = scratch();
+  const { repo, state } = useRunState(scratch);
   let crash: Awaited<ReturnType<typeof crashedRollout>>;
 
   before(async () => {
     crash = await crashedRollout(repo, state);
-  });
-  after(async () => {
-    await cli(['stop', '--state', state]);
   });
 
   it('leaves both releases serving behind the router, and blocks the next run with a pointer to --resume', async () => {
     const versions = new Set<string | null>();
     for (let i = 0; i < 40; i++) versions.add(await versionAt(crash.endpoint));
     assert.equal(versions.size, 2, 'v1 and v2 share the traffic at 50%');
-    const blocked = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const blocked = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(blocked.code, 1, blocked.stdout + blocked.stderr);
     const end = runEnd(blocked);
     // The dead controller's lease may still be live, or already expired: either way nothing new starts.
@@ -261,16 +242,12 @@ describe('cairn deploy --resume: a rollout whose controller was killed mid-canar
 });
 
 describe('cairn rollback ends a rollout whose controller was killed', () => {
-  const repo = scratch();
-  const state = scratch();
+  const { repo, state } = useRunState(scratch);
   let crash: Awaited<ReturnType<typeof crashedRollout>>;
 
   before(async () => {
     crash = await crashedRollout(repo, state);
     await leaseExpired(state);
-  });
-  after(async () => {
-    await cli(['stop', '--state', state]);
   });
 
   it('puts all traffic back on v1, stops v2, pins it, and leaves nothing to resume', async () => {
@@ -299,7 +276,7 @@ describe('cairn rollback ends a rollout whose controller was killed', () => {
     assert.equal(resume.code, 1, 'the release was not promoted');
 
     // The environment is free again: the next run is refused only by the pin on v2, not by the dead rollout.
-    const again = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const again = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(runEnd(again).error?.code, 'DEPLOY_PINNED', again.stdout);
   });
 });
@@ -308,13 +285,13 @@ describe('cairn rollback ends a rollout whose controller was killed', () => {
 async function heldCanary(repo: string, state: string): Promise<{ v1: RunEnd; endpoint: string }> {
   const heldYaml = CANARY_YAML.replace('pauseSeconds: 4 }', 'pauseSeconds: 1 }');
   commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': heldYaml }, 1_700_000_000, 'v1');
-  const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+  const first = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
   assert.equal(first.code, 0, first.stdout + first.stderr);
   const v1 = runEnd(first);
   writeTree(repo, { 'server.mjs': `${TINY_PROJECT['server.mjs'] as string}// v2\n` });
   gitIn(repo, ['add', '-A']);
   gitIn(repo, ['commit', '-q', '-m', 'v2'], 1_700_000_100);
-  const second = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+  const second = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
   assert.equal(runEnd(second).outcome, 'failed', second.stdout + second.stderr);
   assert.notEqual(second.code, 0);
   const held = await storedRollout(state);
@@ -324,12 +301,7 @@ async function heldCanary(repo: string, state: string): Promise<{ v1: RunEnd; en
 }
 
 describe('cairn rollback abandons a held canary', () => {
-  const repo = scratch();
-  const state = scratch();
-
-  after(async () => {
-    await cli(['stop', '--state', state]);
-  });
+  const { repo, state } = useRunState(scratch);
 
   it('a canary held at 50% (nothing to measure) goes back to v1 on rollback, not to the release before v1', async () => {
     const { v1, endpoint } = await heldCanary(repo, state);
@@ -352,12 +324,7 @@ describe('cairn rollback abandons a held canary', () => {
 });
 
 describe('a new run supersedes a held canary', () => {
-  const repo = scratch();
-  const state = scratch();
-
-  after(async () => {
-    await cli(['stop', '--state', state]);
-  });
+  const { repo, state } = useRunState(scratch);
 
   it('rolls v3 out against v1 and stops the held v2, which never takes traffic again', async () => {
     const { v1, endpoint } = await heldCanary(repo, state);
@@ -371,7 +338,7 @@ describe('a new run supersedes a held canary', () => {
     gitIn(repo, ['add', '-A']);
     gitIn(repo, ['commit', '-q', '-m', 'v3'], 1_700_000_200);
     const load = drive(endpoint);
-    const third = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const third = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     await load.stop();
     assert.equal(third.code, 0, third.stdout + third.stderr);
     const v3 = runEnd(third);

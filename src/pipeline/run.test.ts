@@ -1,31 +1,26 @@
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, useScratch, writeTree } from '../testkit.js';
+import { cli, commitTree, gitIn, REPO_ROOT, TINY_PROJECT, useScratch, writeTree, useRunState, OSV_ARGS } from '../testkit.js';
 
 const scratch = useScratch();
-const OSV = ['--osv', path.join(REPO_ROOT, 'examples/advisories')];
 
 describe('cairn run (the whole pipeline on a tiny project)', () => {
-  const repo = scratch();
-  const state = scratch();
+  const { repo, state } = useRunState(scratch);
   let summary: Record<string, unknown>;
 
   before(async () => {
     commitTree(repo, TINY_PROJECT, 1_700_000_000);
-    const result = await cli(['run', repo, '--state', state, '--json', '--purpose', 'test run', ...OSV]);
+    const result = await cli(['run', repo, '--state', state, '--json', '--purpose', 'test run', ...OSV_ARGS]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const end = result.events().find((e) => e.type === 'run-end');
     summary = (end?.summary ?? {}) as Record<string, unknown>;
   });
-  after(async () => {
-    await cli(['stop', '--state', state]);
-  });
 
   it('emits one stage event per stage, in order, all ok', async () => {
-    const again = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const again = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     const stages = again.events().filter((e) => e.type === 'stage');
     assert.deepEqual(
       stages.map((s) => [s.stage, s.outcome]),
@@ -123,7 +118,7 @@ describe('cairn run --demo', () => {
     const repo = scratch();
     const state = scratch();
     commitTree(repo, TINY_PROJECT, 1_700_000_000);
-    const json = await cli(['run', repo, '--state', state, '--demo', '--json', ...OSV]);
+    const json = await cli(['run', repo, '--state', state, '--demo', '--json', ...OSV_ARGS]);
     assert.equal(json.code, 0, json.stdout + json.stderr);
     const types = json.events().map((e) => e.type);
     assert.deepEqual(types.slice(-2), ['audit-verified', 'run-end']);
@@ -135,7 +130,7 @@ describe('cairn run --demo', () => {
     assert.deepEqual([check.receipt.ok, check.receipt.action], [true, 'run.finish']);
     assert.equal(check.receipt.verifierKey, readFileSync(path.join(state, 'keys', 'log.vkey'), 'utf8').trim());
 
-    const text = await cli(['run', repo, '--state', state, '--demo', ...OSV]);
+    const text = await cli(['run', repo, '--state', state, '--demo', ...OSV_ARGS]);
     assert.equal(text.code, 0, text.stdout + text.stderr);
     const tail = text.stdout.trimEnd().split('\n').slice(-7).join('\n');
     assert.match(tail, /^audit, checked at the end of the demo:$/m);
@@ -150,7 +145,7 @@ describe('the gate, fed by the rebuild and the scans', () => {
     const repo = scratch();
     const state = scratch();
     commitTree(repo, { ...TINY_PROJECT, 'build.mjs': `${TINY_PROJECT['build.mjs']}writeFileSync('out/built-at.txt', new Date().toISOString() + '\\n');\n` });
-    const result = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const result = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(result.code, 1, result.stdout);
     const stages = Object.fromEntries(
       result
@@ -192,7 +187,7 @@ describe('cairn run with bad input', () => {
     const repo = scratch();
     const state = scratch();
     commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': TINY_PROJECT['cairn.yaml'].replace('node build.mjs', 'exit 3') });
-    const result = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+    const result = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
     assert.equal(result.code, 1);
     const end = result.events().find((e) => e.type === 'run-end')?.summary as { outcome: string; error: { code: string }; deployments: unknown[] };
     assert.equal(end.outcome, 'denied');

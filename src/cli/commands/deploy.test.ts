@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { cli, commitTree, REPO_ROOT, TINY_PROJECT, useScratch } from '../../testkit.js';
+import { before, describe, it } from 'node:test';
+import { cli, commitTree, TINY_PROJECT, useScratch, useRunState, OSV_ARGS } from '../../testkit.js';
 
 const scratch = useScratch();
-const OSV = ['--osv', path.join(REPO_ROOT, 'examples/advisories')];
 
 interface PlanEvent {
   type: string;
@@ -60,19 +59,15 @@ describe('cairn deploy --dry-run', () => {
   });
 
   describe('over a state where the project runs', () => {
-    const repo = scratch();
-    const state = scratch();
+    const { repo, state } = useRunState(scratch);
     let running: string;
 
     before(async () => {
       commitTree(repo, { ...TINY_PROJECT, 'cairn.yaml': CANARY_YAML });
-      const first = await cli(['run', repo, '--state', state, '--json', ...OSV]);
+      const first = await cli(['run', repo, '--state', state, '--json', ...OSV_ARGS]);
       assert.equal(first.code, 0, first.stdout + first.stderr);
       const end = first.events().find((e) => e.type === 'run-end')?.summary as { deployments: { environment: string; releaseDigest: string }[] };
       running = end.deployments.find((d) => d.environment === 'dev')?.releaseDigest ?? '';
-    });
-    after(async () => {
-      await cli(['stop', '--state', state]);
     });
 
     it('plans the canary of cairn.yaml against the release running now, with its triggers', async () => {
